@@ -1,0 +1,5 @@
+"""CLI command modules; each exposes `register(app)`. Order here is the order in `seqgen --help`."""
+
+from seqgen.commands import data
+
+COMMAND_MODULES = [data]

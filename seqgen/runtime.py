@@ -1,0 +1,63 @@
+"""Process-wide plumbing: device choice, seeding, the rich console and progress bars."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from seqgen.errors import SeqgenError
+
+console = Console(stderr=True)
+log = logging.getLogger("seqgen")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route library logging through one rich handler on stderr."""
+    if not any(isinstance(h, RichHandler) for h in log.handlers):
+        log.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    """Resolve `auto|cpu|cuda` once, at the edge of the program."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SeqgenError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if name not in ("cpu", "cuda"):
+        raise SeqgenError(f"--device {name}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) for reproducible runs."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """An explicit torch.Generator for samplers, so sampling never depends on global RNG state."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen
+
+
+def progress(transient: bool = False) -> Progress:
+    """A rich progress bar on stderr with the columns every long command uses."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        transient=transient,
+    )
