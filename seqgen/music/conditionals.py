@@ -1,0 +1,265 @@
+"""Per-frame conditional distributions p(v_t | u_{t-1}) over a piano-roll frame v [..., P].
+
+Each conditional takes EXTERNAL biases (computed from the RNN state by the model) and offers
+`log_prob`, `loss` and `sample`; RNN-RBM, RNN-NADE and RNN-Bernoulli differ only in which one they
+use (Boulanger-Lewandowski et al. 2012). Temperature T divides every logit / energy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Biases = dict[str, Tensor]
+
+# Frames per chunk in the NADE kernels: keeps the [n, P, H] working set near 16 MB.
+_NADE_CHUNK_ELEMENTS = 1 << 22
+
+
+class Conditional(nn.Module):
+    """Base class: a distribution over v [..., P] in {0,1}^P whose biases are given per frame."""
+
+    bias_sizes: dict[str, int]
+    exact: bool
+
+    def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
+        """log p(v) [...] in nats."""
+        raise NotImplementedError
+
+    def loss(self, v: Tensor, biases: Biases, generator: torch.Generator | None = None) -> Tensor:
+        """Per-frame training loss [...] (the negative log-likelihood for exact conditionals)."""
+        return -self.log_prob(v, biases)
+
+    def sample(
+        self,
+        biases: Biases,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        gibbs_steps: int | None = None,
+    ) -> Tensor:
+        """A true draw v [..., P] (float 0/1) from the conditional at temperature T."""
+        raise NotImplementedError
+
+
+def _bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Draw 0/1 (same dtype as p) with probabilities p, from an explicit generator."""
+    return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
+
+
+def _bernoulli_log_prob(v: Tensor, logits: Tensor) -> Tensor:
+    """Σ_i [v_i log σ(x_i) + (1 − v_i) log σ(−x_i)] = Σ_i [v_i x_i − softplus(x_i)] [...], broadcasting."""
+    return (v * logits - F.softplus(logits)).sum(-1)
+
+
+class Bernoulli(Conditional):
+    """Independent notes: p(v_i = 1) = σ(b_v,i); the plain RNN's output layer."""
+
+    exact = True
+
+    def __init__(self, n_visible: int) -> None:
+        super().__init__()
+        self.n_visible = n_visible
+        self.bias_sizes = {"b_v": n_visible}
+
+    def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
+        """Σ_i log Bernoulli(v_i; σ(b_v,i)) [...]."""
+        return _bernoulli_log_prob(v, biases["b_v"])
+
+    def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
+        """Each note drawn independently from σ(b_v / T)."""
+        return _bernoulli(torch.sigmoid(biases["b_v"] / temperature), generator)
+
+
+def _exclusive_cumsum(x: Tensor, dim: int) -> Tensor:
+    """Σ_{j<i} x_j along `dim` (zero at i = 0)."""
+    return torch.cumsum(x, dim) - x
+
+
+def _reverse_exclusive_cumsum(x: Tensor, dim: int) -> Tensor:
+    """Σ_{j>i} x_j along `dim` (zero at the last index)."""
+    return x.sum(dim, keepdim=True) - torch.cumsum(x, dim)
+
+
+class _NadeHiddenLogits(torch.autograd.Function):
+    """s [N, P] with s_i = V_i · σ(a_i), a_i = b_h + Σ_{j<i} W_j v_j, computed in frame chunks.
+
+    Saves only the inputs and recomputes a, σ(a) chunk by chunk in backward, so neither pass holds
+    more than one [chunk, P, H] block: memory does not grow with B·T·P·H.
+    """
+
+    @staticmethod
+    def forward(ctx, v: Tensor, b_h: Tensor, W: Tensor, V: Tensor) -> Tensor:
+        ctx.save_for_backward(v, b_h, W, V)
+        chunk = max(1, _NADE_CHUNK_ELEMENTS // W.numel())
+        out = v.new_empty(v.shape)
+        for start in range(0, v.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            h = torch.sigmoid(b_h[sl, None, :] + _exclusive_cumsum(v[sl, :, None] * W, 1))
+            out[sl] = (h * V).sum(-1)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        v, b_h, W, V = ctx.saved_tensors
+        chunk = max(1, _NADE_CHUNK_ELEMENTS // W.numel())
+        dv, db_h = torch.zeros_like(v), torch.empty_like(b_h)
+        dW, dV = torch.zeros_like(W), torch.zeros_like(V)
+        for start in range(0, v.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            h = torch.sigmoid(b_h[sl, None, :] + _exclusive_cumsum(v[sl, :, None] * W, 1))
+            g = grad[sl]
+            dV += torch.einsum("np,nph->ph", g, h)
+            da = (g[:, :, None] * V) * h * (1 - h)  # [n, P, H]
+            db_h[sl] = da.sum(1)
+            later = _reverse_exclusive_cumsum(da, 1)  # Σ_{i>j} ∂/∂a_i, the gradient reaching W_j v_j
+            dW += torch.einsum("np,nph->ph", v[sl], later)
+            if ctx.needs_input_grad[0]:
+                dv[sl] = (later * W).sum(-1)
+        return (dv if ctx.needs_input_grad[0] else None), db_h, dW, dV
+
+
+class NADE(Conditional):
+    """NADE with weights W, V [P, H] and external biases b_v [..., P], b_h [..., H] (Larochelle & Murray 2011).
+
+    p(v_i = 1 | v_<i) = σ(b_v,i + V_i · σ(b_h + Σ_{j<i} W_j v_j)), notes in increasing pitch order.
+    """
+
+    exact = True
+
+    def __init__(self, n_visible: int, n_hidden: int) -> None:
+        super().__init__()
+        self.n_visible, self.n_hidden = n_visible, n_hidden
+        self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
+        self.W = nn.Parameter(torch.randn(n_visible, n_hidden) / math.sqrt(n_visible))
+        self.V = nn.Parameter(torch.randn(n_visible, n_hidden) / math.sqrt(n_hidden))
+
+    def logits(self, v: Tensor, biases: Biases) -> Tensor:
+        """Logits of p(v_i = 1 | v_<i) [..., P] for all notes of all frames at once (cumulative sums)."""
+        lead = v.shape[:-1]
+        b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(-1, self.n_hidden)
+        s = _NadeHiddenLogits.apply(v.reshape(-1, self.n_visible), b_h, self.W, self.V)
+        return biases["b_v"] + s.reshape(v.shape)
+
+    def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
+        """Exact log p(v) = Σ_i log p(v_i | v_<i) [...]."""
+        return _bernoulli_log_prob(v, self.logits(v, biases))
+
+    def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
+        """Ancestral sampling note by note: v_i ~ Bernoulli(σ(logit_i / T)), a true draw each note."""
+        b_v, b_h = biases["b_v"], biases["b_h"]
+        lead = torch.broadcast_shapes(b_v.shape[:-1], b_h.shape[:-1])
+        a = b_h.expand(*lead, self.n_hidden).clone()
+        v = b_v.new_zeros(*lead, self.n_visible)
+        for i in range(self.n_visible):
+            logit = b_v[..., i] + torch.sigmoid(a) @ self.V[i]
+            v_i = _bernoulli(torch.sigmoid(logit / temperature), generator)
+            v[..., i] = v_i
+            a = a + v_i[..., None] * self.W[i]
+        return v
+
+
+class RBM(Conditional):
+    """Binary RBM with weights W [P, H] and external biases b_v [..., P], b_h [..., H].
+
+    Energy E(v, h) = −v·b_v − h·b_h − vWh; free energy F(v) = −v·b_v − Σ_j softplus(b_h + vW)_j.
+    Trained by CD-k; log-likelihood needs log Z per frame: exact (enumerating h, tiny H) or AIS.
+    """
+
+    exact = False
+
+    def __init__(self, n_visible: int, n_hidden: int, cd_k: int = 15, sample_steps: int = 25) -> None:
+        super().__init__()
+        self.n_visible, self.n_hidden = n_visible, n_hidden
+        self.cd_k, self.sample_steps = cd_k, sample_steps
+        self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
+        self.W = nn.Parameter(0.01 * torch.randn(n_visible, n_hidden))
+
+    def free_energy(self, v: Tensor, biases: Biases) -> Tensor:
+        """F(v) [...] = −v·b_v − Σ_j softplus(b_h + vW)_j."""
+        return -(v * biases["b_v"]).sum(-1) - F.softplus(biases["b_h"] + v @ self.W).sum(-1)
+
+    def gibbs(
+        self, v: Tensor, biases: Biases, steps: int, generator=None, temperature: float = 1.0
+    ) -> Tensor:
+        """`steps` rounds of block Gibbs v → h ~ σ((b_h + vW)/T) → v ~ σ((b_v + Wh)/T)."""
+        b_v, b_h = biases["b_v"], biases["b_h"]
+        for _ in range(steps):
+            h = _bernoulli(torch.sigmoid((b_h + v @ self.W) / temperature), generator)
+            v = _bernoulli(torch.sigmoid((b_v + h @ self.W.T) / temperature), generator)
+        return v
+
+    def loss(self, v, biases, generator=None):
+        """CD-k loss F(v) − F(ṽ) [...], ṽ the end of a k-step Gibbs chain from the data, held constant."""
+        with torch.no_grad():
+            neg = self.gibbs(v, {k: b.detach() for k, b in biases.items()}, self.cd_k, generator)
+        return self.free_energy(v, biases) - self.free_energy(neg, biases)
+
+    def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
+        """Block Gibbs, `gibbs_steps` (default `sample_steps`) rounds started from v_0 ~ σ(b_v / T)."""
+        steps = self.sample_steps if gibbs_steps is None else gibbs_steps
+        lead = torch.broadcast_shapes(biases["b_v"].shape[:-1], biases["b_h"].shape[:-1])
+        b_v = biases["b_v"].expand(*lead, self.n_visible)
+        v0 = _bernoulli(torch.sigmoid(b_v / temperature), generator)
+        return self.gibbs(v0, biases, steps, generator, temperature)
+
+    def log_prob(self, v: Tensor, biases: Biases, log_z: Tensor | None = None) -> Tensor:
+        """log p(v) = −F(v) − log Z [...]; log Z given (e.g. from AIS) or exact by enumeration (tiny H)."""
+        if log_z is None:
+            log_z = self.exact_log_partition(biases)
+        return -self.free_energy(v, biases) - log_z
+
+    def exact_log_partition(self, biases: Biases) -> Tensor:
+        """log Z [...] = logsumexp_h [h·b_h + Σ_i softplus(b_v,i + W_i·h)] over all 2^H hidden states."""
+        if self.n_hidden > 20:
+            raise ValueError(f"exact log Z enumerates 2^H hidden states; H = {self.n_hidden} is too many")
+        H = self.n_hidden
+        hs = ((torch.arange(2**H, device=self.W.device)[:, None] >> torch.arange(H, device=self.W.device)) & 1)
+        hs = hs.to(self.W.dtype)  # [2^H, H]
+        b_v, b_h = biases["b_v"], biases["b_h"]
+        terms = b_h @ hs.T + F.softplus(b_v[..., None, :] + hs @ self.W.T).sum(-1)  # [..., 2^H]
+        return torch.logsumexp(terms, -1)
+
+    def _log_unnormalised(self, v: Tensor, b_v: Tensor, b_h: Tensor, beta: float) -> Tensor:
+        """log p*_β(v) = v·b_v + Σ_j softplus(b_h + β vW)_j for the RBM with weights βW."""
+        return (v * b_v).sum(-1) + F.softplus(b_h + beta * (v @ self.W)).sum(-1)
+
+    @torch.no_grad()
+    def ais_log_partition(
+        self, biases: Biases, runs: int = 100, betas: Tensor | int = 1000, generator=None
+    ) -> tuple[Tensor, Tensor]:
+        """AIS estimate of log Z [...] and its standard error [...], batched over frames and runs.
+
+        Base: the RBM with W = 0 and the frame's own b_v, b_h (log Z_0 = Σ softplus(b_v) + Σ softplus(b_h),
+        exact samples); path p_β with weights βW, one Gibbs round per β (Salakhutdinov & Murray 2008).
+        log Ẑ = log Z_0 + log-mean-exp of the runs' log-weights; stderr by the delta method,
+        std(w) / (√runs · mean(w)). `betas` is a schedule from 0 to 1 or a number of sigmoid-spaced steps.
+        """
+        if isinstance(betas, int):
+            betas = sigmoid_betas(betas)
+        lead = torch.broadcast_shapes(biases["b_v"].shape[:-1], biases["b_h"].shape[:-1])
+        b_v = biases["b_v"].expand(*lead, self.n_visible).reshape(1, -1, self.n_visible)
+        b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(1, -1, self.n_hidden)
+        n = b_v.shape[1]
+        v = _bernoulli(torch.sigmoid(b_v).expand(runs, n, self.n_visible), generator)
+        log_w = b_v.new_zeros(runs, n)
+        betas = betas.tolist()
+        for prev, beta in itertools.pairwise(betas):
+            vW = v @ self.W
+            log_w += F.softplus(b_h + beta * vW).sum(-1) - F.softplus(b_h + prev * vW).sum(-1)
+            h = _bernoulli(torch.sigmoid(b_h + beta * vW), generator)
+            v = _bernoulli(torch.sigmoid(b_v + beta * (h @ self.W.T)), generator)
+        log_z0 = F.softplus(b_v[0]).sum(-1) + F.softplus(b_h[0]).sum(-1)
+        log_mean_w = torch.logsumexp(log_w, 0) - math.log(runs)
+        w = torch.exp(log_w - log_mean_w)  # weights relative to their mean
+        stderr = w.std(0, unbiased=True) / math.sqrt(runs) if runs > 1 else torch.full_like(log_z0, math.inf)
+        return (log_z0 + log_mean_w).reshape(lead), stderr.reshape(lead)
+
+
+def sigmoid_betas(steps: int, spread: float = 4.0) -> Tensor:
+    """An inverse-temperature schedule 0 = β_0 < … < β_steps = 1, sigmoid-spaced (denser at both ends)."""
+    s = torch.sigmoid(torch.linspace(-spread, spread, steps + 1, dtype=torch.float64))
+    return (s - s[0]) / (s[-1] - s[0])
