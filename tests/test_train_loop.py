@@ -1,0 +1,141 @@
+"""The task-agnostic training loop on a toy task: it learns, resumes exactly, guards NaN, stops early."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from seqgen.checkpoint import load_checkpoint
+from seqgen.core.optim import OptimConfig
+from seqgen.core.recurrent import Recurrent, RecurrentConfig
+from seqgen.core.train import StepLoss, TrainConfig, fit
+from seqgen.errors import SeqgenError
+
+
+class DelayModel(nn.Module):
+    """Recurrent layer + linear read-out predicting x_{t−1} from x_≤t."""
+
+    def __init__(self, config: RecurrentConfig):
+        super().__init__()
+        self.config = config
+        self.rnn = Recurrent(config)
+        self.readout = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, x, state):
+        h, state = self.rnn(x, state)
+        return self.readout(h).squeeze(-1), h, state
+
+
+@dataclass
+class DelayTask:
+    """Random ±1 sequences [N, 40], shown as two chunks of 20 steps with the state carried."""
+
+    unit = "frames"
+    n: int = 32
+    batch_size: int = 8
+    nan_at_call: int | None = None
+    interrupt_at_call: int | None = None
+    constant_score: bool = False
+
+    def __post_init__(self):
+        g = torch.Generator().manual_seed(1)
+        self.data = torch.randint(0, 2, (self.n, 40), generator=g).float() * 2 - 1
+        self.calls = 0
+
+    def batches(self, epoch, generator):
+        order = torch.randperm(self.n, generator=generator)
+        for i in range(0, self.n, self.batch_size):
+            seq = self.data[order[i : i + self.batch_size]]
+            yield seq[:, :20], False
+            yield seq[:, 19:], True
+
+    def step_loss(self, model, batch, state):
+        self.calls += 1
+        if self.calls == self.interrupt_at_call:
+            raise KeyboardInterrupt
+        x = batch[:, 1:].unsqueeze(-1)
+        pred, h, state = model(x, state)
+        loss = ((pred - batch[:, :-1]) ** 2).mean()
+        if self.calls == self.nan_at_call:
+            loss = loss * float("nan")
+        return StepLoss(loss, pred.numel(), state, h)
+
+    def evaluate(self, model, split="valid"):
+        if self.constant_score:
+            return {"score": 0.0}
+        x = self.data[:, 1:].unsqueeze(-1)
+        pred, _, _ = model(x, None)
+        return {"score": -float(((pred - self.data[:, :-1]) ** 2).mean())}
+
+    def checkpoint_info(self):
+        return {"task": "music", "kind": "rnn", "data": {"dataset": "toy"}}
+
+
+def make_model(seed=0):
+    torch.manual_seed(seed)
+    return DelayModel(RecurrentConfig(1, 8, cell="tanh", dropout=0.1))
+
+
+OPTIM = OptimConfig(name="nesterov", lr=0.05, momentum=0.9)
+
+
+def config(**kw):
+    return TrainConfig(**{"epochs": 6, "patience": 0, "clip": 1.0, "seed": 3, "device": "cpu", **kw})
+
+
+def test_fit_learns_and_writes_files(tmp_path):
+    result = fit(DelayTask(), make_model(), OPTIM, config(l1=1e-4), tmp_path)
+    losses = [m["train_loss"] for m in result.metrics]
+    assert losses[-1] < 0.5 * losses[0]
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == list(range(1, 7))
+    for key in ("train_loss", "valid", "grad_norm_mean", "grad_norm_max", "clip_rate", "frames_per_second"):
+        assert key in lines[0]
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == result.best_epoch and best["best_valid"] == result.best_valid
+    assert best["model_config"]["hidden_size"] == 8 and best["data"] == {"dataset": "toy"}
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 6
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = make_model()
+    fit(DelayTask(), straight, OPTIM, config(), tmp_path / "a")
+    fit(DelayTask(), make_model(), OPTIM, config(epochs=3), tmp_path / "b")
+    resumed = make_model(seed=9)
+    result = fit(DelayTask(), resumed, OPTIM, config(), tmp_path / "b", resume=True)
+    assert [m["epoch"] for m in result.metrics] == list(range(1, 7))
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_nan_guard_skips_the_step(tmp_path):
+    model = make_model()
+    result = fit(DelayTask(nan_at_call=3), model, OPTIM, config(epochs=1), tmp_path)
+    assert result.metrics[0]["skipped_steps"] == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 7
+
+
+def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
+    result = fit(DelayTask(interrupt_at_call=13), make_model(), OPTIM, config(), tmp_path)
+    assert result.interrupted and result.epochs_completed == 1
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert (ckpt["epoch"], ckpt["step"]) == (1, 12)
+    result = fit(DelayTask(), make_model(), OPTIM, config(epochs=2), tmp_path, resume=True)
+    assert result.epochs_completed == 2 and not result.interrupted
+
+
+def test_early_stopping(tmp_path):
+    result = fit(DelayTask(constant_score=True), make_model(), OPTIM, config(patience=2), tmp_path)
+    assert result.stopped_early and result.epochs_completed == 3 and result.best_epoch == 1
+
+
+def test_resume_with_other_model_config_is_refused(tmp_path):
+    fit(DelayTask(), make_model(), OPTIM, config(epochs=1), tmp_path)
+    other = DelayModel(RecurrentConfig(1, 9))
+    with pytest.raises(SeqgenError, match="different model configuration"):
+        fit(DelayTask(), other, OPTIM, config(epochs=2), tmp_path, resume=True)
