@@ -47,7 +47,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        raise SeqgenError(f"{path}: not a seqgen checkpoint (holds objects a weights-only load refuses)") from None
+        raise SeqgenError(
+            f"{path}: not a seqgen checkpoint (holds objects a weights-only load refuses)"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise SeqgenError(f"{path}: not a seqgen checkpoint ({reason})") from None

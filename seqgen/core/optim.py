@@ -46,9 +46,12 @@ class SimplifiedNesterov(torch.optim.Optimizer):
         if lr < 0.0 or not 0.0 <= momentum < 1.0:
             raise ValueError(f"need lr ≥ 0 and 0 ≤ momentum < 1, got lr={lr}, momentum={momentum}")
         momentum_at(0, momentum, momentum_schedule, momentum_period)
-        defaults = dict(
-            lr=lr, momentum=momentum, momentum_schedule=momentum_schedule, momentum_period=momentum_period
-        )
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "momentum_schedule": momentum_schedule,
+            "momentum_period": momentum_period,
+        }
         super().__init__(params, defaults)
 
     @torch.no_grad()

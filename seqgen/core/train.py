@@ -181,7 +181,9 @@ def fit(
                 set_learning_rate(optimizer, lr)
                 generator.manual_seed(train_config.seed * 100_003 + run.epoch)
                 clipper.reset()
-                train = _train_epoch(task, model, optimizer, clipper, train_config, run, generator, device, bar)
+                train = _train_epoch(
+                    task, model, optimizer, clipper, train_config, run, generator, device, bar
+                )
                 train_seconds = time.perf_counter() - started
                 model.eval()
                 with torch.no_grad():
@@ -265,7 +267,9 @@ def _train_epoch(
         loss_sum += float(out.loss.detach()) * out.count
         count += out.count
         rate = count / max(time.perf_counter() - started, 1e-9)
-        bar.update(batch_bar, advance=1, status=f"loss {loss_sum / count:.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s")
+        bar.update(
+            batch_bar, advance=1, status=f"loss {loss_sum / count:.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s"
+        )
     bar.remove_task(batch_bar)
     if steps == 0:
         raise SeqgenError(f"epoch {run.epoch + 1}: the task produced no training batches")
@@ -307,7 +311,9 @@ def _restore(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) 
     if metrics_path.is_file():
         records = (json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip())
         metrics = [r for r in records if r["epoch"] <= run.epoch]
-    log.info("resuming from %s: epoch %d, step %d, best valid %.4g", path, run.epoch, run.step, run.best_valid)
+    log.info(
+        "resuming from %s: epoch %d, step %d, best valid %.4g", path, run.epoch, run.step, run.best_valid
+    )
     return run, metrics
 
 
