@@ -1,0 +1,202 @@
+"""Sampling piano-rolls from a music model, batched over songs, and writing them as MIDI, PNG and WAV."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import seqgen
+from seqgen.errors import SeqgenError
+from seqgen.music.render import midi_file_to_wav, write_roll_png
+from seqgen.runtime import log, make_generator
+
+DEFAULT_MODEL = "bach-rnn-nade.pt"
+
+
+def shipped_model(name: str = DEFAULT_MODEL) -> Path:
+    """Path of a model shipped in the repository's models/ folder (or in $SEQGEN_MODELS_DIR)."""
+    folder = Path(os.environ.get("SEQGEN_MODELS_DIR") or Path(seqgen.__file__).resolve().parents[1] / "models")
+    path = folder / name
+    if not path.is_file():
+        raise SeqgenError(f"{path}: no shipped model there (pass --model M.pt or set $SEQGEN_MODELS_DIR)")
+    return path
+
+
+@torch.inference_mode()
+def sample_rolls(
+    model,
+    *,
+    n: int,
+    frames: int,
+    temperature: float = 1.0,
+    gibbs_steps: int | None = None,
+    primer: np.ndarray | None = None,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+    on_frame: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Draw `n` songs bool[n, frames, P] from a MusicModel, all songs advancing together frame by frame.
+
+    Each frame is a true draw from the model's conditional given the RNN state (NADE ancestral, Bernoulli,
+    or RBM block Gibbs with `gibbs_steps`) at `temperature`; the state then advances on the drawn frame.
+    A `primer` bool[T0, P] (T0 < frames) is fed through the RNN and copied verbatim into frames [0, T0).
+    `on_frame(done, frames)` is called after each frame (for progress bars).
+    """
+    n_visible = model.config.n_visible
+    like = torch.zeros(n, n_visible, device=device, dtype=next(model.parameters()).dtype)
+    state = model.initial_state(n, like)
+    out = torch.zeros(n, frames, n_visible, dtype=torch.bool, device=device)
+    start = 0
+    if primer is not None:
+        start = primer.shape[0]
+        if primer.ndim != 2 or primer.shape[1] != n_visible or not 0 < start < frames:
+            raise ValueError(f"primer {primer.shape} must be [T0, {n_visible}] with 0 < T0 < frames = {frames}")
+        primer_t = torch.as_tensor(np.asarray(primer, dtype=bool), device=device)
+        out[:, :start] = primer_t
+        primer_v = primer_t.to(like.dtype)
+        for t in range(start):
+            state = model.advance(primer_v[t].expand(n, n_visible), state)
+            if on_frame:
+                on_frame(t + 1, frames)
+    for t in range(start, frames):
+        v = model.conditional.sample(model.next_biases(state), generator, temperature, gibbs_steps)
+        out[:, t] = v.bool()
+        state = model.advance(v, state)
+        if on_frame:
+            on_frame(t + 1, frames)
+    return out.cpu().numpy()
+
+
+def numbered_paths(out: Path, n: int, suffix: str | None = None) -> list[Path]:
+    """`out` itself for one sample, else out-000, out-001, … (with `suffix` replacing the extension)."""
+    suffix = out.suffix if suffix is None else suffix
+    if n == 1:
+        return [out.with_suffix(suffix)]
+    return [out.with_name(f"{out.stem}-{i:03d}{suffix}") for i in range(n)]
+
+
+@dataclass
+class MusicSamples:
+    """What `sample_music` made: the rolls, the files written and the statistics beside the training data's."""
+
+    rolls: np.ndarray  # bool[n, T, P]
+    primer_frames: int
+    seed: int
+    tempo_bpm: float
+    midi_paths: list[Path]
+    png_paths: list[Path] = field(default_factory=list)
+    wav_paths: list[Path] = field(default_factory=list)
+    wav_renderer: str | None = None
+    sample_stats: dict[str, float] = field(default_factory=dict)
+    train_stats: dict[str, float] | None = None
+
+
+def _frame_seconds(quantisation, tempo_bpm: float) -> float:
+    """Seconds per frame at `tempo_bpm`: beat grid (steps per quarter) or fixed rate (fs)."""
+    if quantisation.steps_per_quarter:
+        return 60.0 / (tempo_bpm * quantisation.steps_per_quarter)
+    return 1.0 / quantisation.fs
+
+
+def load_primer(path: Path, data: dict, quantisation, frames: int | None) -> np.ndarray:
+    """The first `frames` frames (all if None) of a MIDI file as a roll bool[T0, P] on the model's grid."""
+    from seqgen.music.pianoroll import midi_to_roll
+
+    result = midi_to_roll(
+        path,
+        low_pitch=data["low_pitch"],
+        n_pitches=data["n_pitches"],
+        steps_per_quarter=quantisation.steps_per_quarter,
+        fs=None if quantisation.steps_per_quarter else quantisation.fs,
+    )
+    if result.dropped_notes:
+        log.warning("%s: %d notes outside the model's pitch range were dropped", path, result.dropped_notes)
+    roll = result.roll if frames is None else result.roll[:frames]
+    if roll.shape[0] == 0:
+        raise SeqgenError(f"{path}: the primer has no frames")
+    return roll
+
+
+def sample_music(
+    ckpt: dict,
+    out: Path,
+    *,
+    n: int = 1,
+    frames: int | None = None,
+    seconds: float | None = None,
+    temperature: float = 1.0,
+    gibbs_steps: int | None = 25,
+    primer: Path | None = None,
+    primer_frames: int | None = None,
+    tempo_bpm: float | None = None,
+    program: int = 0,
+    velocity: int = 80,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    png: bool = False,
+    wav: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> MusicSamples:
+    """Sample `n` songs from a music checkpoint and write them to `out` (numbered when n > 1).
+
+    The length is `frames` or `seconds` (primer included; default 128 frames); the tempo defaults to
+    the training data's. Also writes PNG / WAV beside each MIDI file when asked, and returns statistics
+    of the generated frames (primer excluded) next to the training data's.
+    """
+    from seqgen.music.model import model_from_checkpoint
+    from seqgen.music.pianoroll import Quantisation, roll_to_midi
+    from seqgen.music.stats import roll_statistics
+
+    data = ckpt["data"]
+    quantisation = Quantisation.from_dict(data["quantisation"])
+    tempo_bpm = float(tempo_bpm or quantisation.tempo_bpm)
+    if seconds is not None:
+        frames = max(1, round(seconds / _frame_seconds(quantisation, tempo_bpm)))
+    frames = 128 if frames is None else frames
+    primer_roll = None if primer is None else load_primer(primer, data, quantisation, primer_frames)
+    if primer_roll is not None and primer_roll.shape[0] >= frames:
+        raise SeqgenError(
+            f"{primer}: the primer has {primer_roll.shape[0]} frames but the song only {frames} "
+            "(ask for more --frames or fewer --primer-frames)"
+        )
+
+    model = model_from_checkpoint(ckpt).to(device).eval()
+    rolls = sample_rolls(
+        model,
+        n=n,
+        frames=frames,
+        temperature=temperature,
+        gibbs_steps=gibbs_steps,
+        primer=primer_roll,
+        generator=make_generator(seed, device),
+        device=device,
+        on_frame=on_frame,
+    )
+    n_primer = 0 if primer_roll is None else primer_roll.shape[0]
+    grid = (
+        {"steps_per_quarter": quantisation.steps_per_quarter}
+        if quantisation.steps_per_quarter
+        else {"fs": quantisation.fs}
+    )
+    result = MusicSamples(rolls, n_primer, seed, tempo_bpm, numbered_paths(out, n))
+    for roll, path in zip(rolls, result.midi_paths):
+        roll_to_midi(
+            roll, path, low_pitch=data["low_pitch"], tempo_bpm=tempo_bpm, program=program, velocity=velocity, **grid
+        )
+    if png:
+        bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
+        result.png_paths = numbered_paths(out, n, ".png")
+        for roll, path in zip(rolls, result.png_paths):
+            write_roll_png(roll, path, low_pitch=data["low_pitch"], primer_frames=n_primer, bar_frames=bar)
+    if wav:
+        result.wav_paths = numbered_paths(out, n, ".wav")
+        for midi_path, path in zip(result.midi_paths, result.wav_paths):
+            result.wav_renderer = midi_file_to_wav(midi_path, path)
+    result.sample_stats = roll_statistics(list(rolls[:, n_primer:]), low_pitch=data["low_pitch"])
+    result.train_stats = data.get("train_stats")
+    return result
