@@ -53,7 +53,7 @@ def test_nade_vectorised_equals_loop():
     torch.testing.assert_close(fast, slow)
 
 
-def test_nade_custom_gradient_matches_autograd():
+def test_nade_sparse_gradient_matches_dense_formula():
     torch.manual_seed(2)
     nade = NADE(6, 4).double()
     b_h = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)

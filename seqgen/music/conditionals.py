@@ -16,9 +16,6 @@ from torch import Tensor, nn
 
 Biases = dict[str, Tensor]
 
-# Frames per chunk in the NADE kernels: keeps the [n, P, H] working set near 16 MB.
-_NADE_CHUNK_ELEMENTS = 1 << 22
-
 
 class Conditional(nn.Module):
     """Base class: a distribution over v [..., P] in {0,1}^P whose biases are given per frame."""
@@ -74,52 +71,17 @@ class Bernoulli(Conditional):
         return _bernoulli(torch.sigmoid(biases["b_v"] / temperature), generator)
 
 
-def _exclusive_cumsum(x: Tensor, dim: int) -> Tensor:
-    """Σ_{j<i} x_j along `dim` (zero at i = 0)."""
-    return torch.cumsum(x, dim) - x
+def _active_notes(v: Tensor) -> tuple[Tensor, Tensor]:
+    """Positions of the on-notes of each frame v [N, P] in increasing order, padded: (index [N, K], valid [N, K]).
 
-
-def _reverse_exclusive_cumsum(x: Tensor, dim: int) -> Tensor:
-    """Σ_{j>i} x_j along `dim` (zero at the last index)."""
-    return x.sum(dim, keepdim=True) - torch.cumsum(x, dim)
-
-
-class _NadeHiddenLogits(torch.autograd.Function):
-    """s [N, P] with s_i = V_i · σ(a_i), a_i = b_h + Σ_{j<i} W_j v_j, computed in frame chunks.
-
-    Saves only the inputs and recomputes a, σ(a) chunk by chunk in backward, so neither pass holds
-    more than one [chunk, P, H] block: memory does not grow with B·T·P·H.
+    K is the largest number of on-notes in any frame (at least 1).
     """
-
-    @staticmethod
-    def forward(ctx, v: Tensor, b_h: Tensor, W: Tensor, V: Tensor) -> Tensor:
-        ctx.save_for_backward(v, b_h, W, V)
-        chunk = max(1, _NADE_CHUNK_ELEMENTS // W.numel())
-        out = v.new_empty(v.shape)
-        for start in range(0, v.shape[0], chunk):
-            sl = slice(start, start + chunk)
-            h = torch.sigmoid(b_h[sl, None, :] + _exclusive_cumsum(v[sl, :, None] * W, 1))
-            out[sl] = (h * V).sum(-1)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        v, b_h, W, V = ctx.saved_tensors
-        chunk = max(1, _NADE_CHUNK_ELEMENTS // W.numel())
-        dv, db_h = torch.zeros_like(v), torch.empty_like(b_h)
-        dW, dV = torch.zeros_like(W), torch.zeros_like(V)
-        for start in range(0, v.shape[0], chunk):
-            sl = slice(start, start + chunk)
-            h = torch.sigmoid(b_h[sl, None, :] + _exclusive_cumsum(v[sl, :, None] * W, 1))
-            g = grad[sl]
-            dV += torch.einsum("np,nph->ph", g, h)
-            da = (g[:, :, None] * V) * h * (1 - h)  # [n, P, H]
-            db_h[sl] = da.sum(1)
-            later = _reverse_exclusive_cumsum(da, 1)  # Σ_{i>j} ∂/∂a_i, the gradient reaching W_j v_j
-            dW += torch.einsum("np,nph->ph", v[sl], later)
-            if ctx.needs_input_grad[0]:
-                dv[sl] = (later * W).sum(-1)
-        return (dv if ctx.needs_input_grad[0] else None), db_h, dW, dV
+    position = torch.arange(v.shape[-1], device=v.device)
+    key = torch.where(v > 0, position, position + v.shape[-1])  # on-notes first, in pitch order
+    k = max(1, int((v > 0).sum(-1).max()) if v.numel() else 1)
+    index = key.sort(-1).values[:, :k]
+    valid = index < v.shape[-1]
+    return torch.where(valid, index, 0), valid
 
 
 class NADE(Conditional):
@@ -138,10 +100,20 @@ class NADE(Conditional):
         self.V = nn.Parameter(torch.randn(n_visible, n_hidden) / math.sqrt(n_hidden))
 
     def logits(self, v: Tensor, biases: Biases) -> Tensor:
-        """Logits of p(v_i = 1 | v_<i) [..., P] for all notes of all frames at once (cumulative sums)."""
-        lead = v.shape[:-1]
-        b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(-1, self.n_hidden)
-        s = _NadeHiddenLogits.apply(v.reshape(-1, self.n_visible), b_h, self.W, self.V)
+        """Logits of p(v_i = 1 | v_<i) [..., P] for all notes of all frames at once; v must be 0/1.
+
+        a_i = b_h + Σ_{j<i} W_j v_j only changes after an on-note, so with K on-notes a frame has K + 1
+        distinct hidden vectors h_s = σ(a_s) (s = number of on-notes below i): a cumulative sum over
+        the on-notes [N, K+1, H] and one matmul h_s V^T [N, K+1, P] replace the dense [N, P, H] cumsum.
+        """
+        flat = v.reshape(-1, self.n_visible)
+        b_h = biases["b_h"].expand(*v.shape[:-1], self.n_hidden).reshape(-1, self.n_hidden)
+        index, valid = _active_notes(flat)
+        rows = self.W[index] * valid[..., None]  # W_j of the on-notes [N, K, H]
+        a = b_h[:, None, :] + torch.cat([torch.zeros_like(rows[:, :1]), torch.cumsum(rows, 1)], 1)
+        per_segment = torch.sigmoid(a) @ self.V.T  # V_i · h_s for every s and i [N, K+1, P]
+        segment = (torch.cumsum(flat, -1) - flat).long()  # on-notes strictly below i [N, P]
+        s = per_segment.gather(1, segment[:, None, :]).squeeze(1)
         return biases["b_v"] + s.reshape(v.shape)
 
     def log_prob(self, v: Tensor, biases: Biases) -> Tensor:

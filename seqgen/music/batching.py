@@ -1,0 +1,86 @@
+"""Padded mini-batches of piano-rolls with masks, long pieces cut into chunks whose RNN state is carried.
+
+Layout: the B sequences of a group are padded to the longest and cut along time into chunks of at most
+`chunk_len` frames; the chunks of one group are yielded in order, the first with carry=False (start
+from u_0), the rest with carry=True (continue the previous chunk's state: truncated BPTT).
+
+    group:  seq0 ██████████████████░░   chunk 0 | chunk 1 | chunk 2
+            seq1 ████████████░░░░░░░░   (░ = padding, mask False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class RollBatch:
+    """rolls float[B, T, P] (0/1, time-major), mask bool[B, T] (True on real frames), lengths long[B]."""
+
+    rolls: Tensor
+    mask: Tensor
+    lengths: Tensor
+
+    @property
+    def frames(self) -> int:
+        """Number of real (unpadded) frames."""
+        return int(self.lengths.sum())
+
+    def to(self, device: torch.device | str) -> RollBatch:
+        return RollBatch(self.rolls.to(device), self.mask.to(device), self.lengths.to(device))
+
+
+def group_sequences(
+    lengths: list[int], batch_size: int, generator: torch.Generator | None = None, window: int = 16
+) -> list[list[int]]:
+    """Split sequence indices into groups of `batch_size` with similar lengths (little padding).
+
+    With a generator: shuffle, sort by length inside windows of `window` groups, then shuffle the
+    groups, so batches differ between epochs. Without one: plain length order (deterministic).
+    """
+    n = len(lengths)
+    if generator is None:
+        order = sorted(range(n), key=lambda i: lengths[i])
+    else:
+        order = torch.randperm(n, generator=generator).tolist()
+        span = batch_size * window
+        order = [i for s in range(0, n, span) for i in sorted(order[s : s + span], key=lambda i: lengths[i])]
+    groups = [order[s : s + batch_size] for s in range(0, n, batch_size)]
+    if generator is not None:
+        groups = [groups[i] for i in torch.randperm(len(groups), generator=generator).tolist()]
+    return groups
+
+
+def pad_group(rolls: list[np.ndarray], group: list[int]) -> RollBatch:
+    """Stack rolls bool[T_i, P] of the group into a zero-padded RollBatch [B, max T_i, P]."""
+    lengths = torch.tensor([len(rolls[i]) for i in group])
+    padded = np.zeros((len(group), int(lengths.max()), rolls[group[0]].shape[1]), dtype=np.float32)
+    for row, i in enumerate(group):
+        padded[row, : len(rolls[i])] = rolls[i]
+    mask = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
+    return RollBatch(torch.from_numpy(padded), mask, lengths)
+
+
+def chunk_batch(batch: RollBatch, chunk_len: int | None) -> Iterator[tuple[RollBatch, bool]]:
+    """Cut a padded batch along time into chunks of at most `chunk_len` frames; yield (chunk, carry)."""
+    total = batch.rolls.shape[1]
+    step = chunk_len or total
+    for start in range(0, total, step):
+        mask = batch.mask[:, start : start + step]
+        yield RollBatch(batch.rolls[:, start : start + step], mask, mask.sum(1)), start > 0
+
+
+def roll_batches(
+    rolls: list[np.ndarray],
+    batch_size: int,
+    chunk_len: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[RollBatch, bool]]:
+    """All (chunk, carry) pairs of one pass over `rolls`; shuffled when a generator is given."""
+    for group in group_sequences([len(r) for r in rolls], batch_size, generator):
+        yield from chunk_batch(pad_group(rolls, group), chunk_len)
