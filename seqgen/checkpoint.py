@@ -50,9 +50,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise SeqgenError(
             f"{path}: not a seqgen checkpoint (holds objects a weights-only load refuses)"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise SeqgenError(f"{path}: not a seqgen checkpoint ({reason})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError):
+        raise SeqgenError(f"{path}: not a seqgen checkpoint (a zip archive torch.load cannot read)") from None
     _validate(path, ckpt)
     return ckpt
 
