@@ -152,8 +152,8 @@ class Recurrent(nn.Module):
         f = _ACTIVATIONS[self.config.cell]
         w_uu_t, alpha = self.W_uu.t(), self.alpha
         outputs = []
-        for t in range(x.shape[1]):
-            a = f(torch.addmm(drive[:, t], h, w_uu_t))
+        for drive_t in drive.unbind(1):  # unbind, not drive[:, t]: its backward is one stack, not T scatters
+            a = f(torch.addmm(drive_t, h, w_uu_t))
             h = a if alpha is None else torch.lerp(a, h, alpha)
             outputs.append(h)
         return torch.stack(outputs, dim=1)
