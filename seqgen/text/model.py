@@ -1,0 +1,81 @@
+"""Recurrent language model: embedding → shared recurrent core → softmax over the tokenizer's vocabulary.
+
+The model reads token t−1 and predicts token t; before the first token it reads the newline id
+(start of text), so every token of a text, the first included, has a probability.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
+from seqgen.errors import SeqgenError
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class TextModelConfig:
+    """Sizes of a `TextLM`: vocabulary V, embedding E and the recurrent core (input_size = E)."""
+
+    vocab_size: int
+    embedding_size: int
+    recurrent: RecurrentConfig
+
+    def to_dict(self) -> dict:
+        """Plain nested dict for checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TextModelConfig:
+        """Inverse of `to_dict`."""
+        return cls(d["vocab_size"], d["embedding_size"], RecurrentConfig(**d["recurrent"]))
+
+
+class TextLM(nn.Module):
+    """Token ids [B, T] → next-token logits [B, T, V]; parameters `embedding` [V, E], the core, `output` [V, H]."""
+
+    def __init__(self, config: TextModelConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
+        self.rnn = Recurrent(config.recurrent)
+        self.output = nn.Linear(config.recurrent.hidden_size, config.vocab_size)
+
+    def initial_state(self, batch_size: int) -> State:
+        """Zero recurrent state for `batch_size` sequences on the model's device."""
+        return self.rnn.initial_state(batch_size, self.output.weight)
+
+    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State, Tensor]:
+        """Inputs ids [B, T] → (logits [B, T, V], final state, hidden activations h [B, T, H])."""
+        h, state = self.rnn(self.embedding(ids), state)
+        return self.output(h), state, h
+
+    def step(self, ids: Tensor, state: State) -> tuple[Tensor, State]:
+        """One token per sequence, ids [B] → (logits [B, V], state)."""
+        h, state = self.rnn.step(self.embedding(ids), state)
+        return self.output(h), state
+
+
+def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> TextLM:
+    """Rebuild the trained `TextLM` of a text checkpoint, in eval mode on `device`."""
+    if ckpt.get("task") != "text":
+        raise SeqgenError(f"checkpoint task {ckpt.get('task')!r} is not a text language model")
+    model = TextLM(TextModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def sequence_nll_bits(model: TextLM, ids: Tensor, start: int, chunk: int = 1024) -> float:
+    """Total −log2 p of ids [N] read in order from the zero state, the first token given `start`."""
+    inputs = torch.cat([ids.new_tensor([start]), ids[:-1]])
+    state, total = None, 0.0
+    for i in range(0, len(ids), chunk):
+        logits, state, _ = model(inputs[i : i + chunk].unsqueeze(0), state)
+        total += float(nn.functional.cross_entropy(logits[0], ids[i : i + chunk], reduction="sum"))
+    return total / LN2

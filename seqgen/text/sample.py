@@ -1,0 +1,94 @@
+"""Continue a prompt with a text language model: n continuations sampled together in one batch."""
+
+from __future__ import annotations
+
+import torch
+
+from seqgen.core.recurrent import State
+from seqgen.errors import SeqgenError
+from seqgen.runtime import choose_device
+from seqgen.text.model import TextLM, model_from_checkpoint
+from seqgen.text.tokenizer import Tokenizer, tokenizer_from_dict
+
+
+@torch.no_grad()
+def sample_tokens(
+    model: TextLM,
+    context: torch.Tensor,
+    *,
+    length: int,
+    n: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Read context ids [C ≥ 1] once, then draw `length` tokens for n sequences at once → ids [n, length].
+
+    Each token is a true draw from softmax(logits / temperature), restricted to the `top_k` largest
+    logits when given; the recurrent state advances for the whole batch each step.
+    """
+    if temperature <= 0:
+        raise SeqgenError(f"--temperature {temperature}: must be positive")
+    if top_k is not None and top_k < 1:
+        raise SeqgenError(f"--top-k {top_k}: must be at least 1")
+    logits, state, _ = model(context.unsqueeze(0))
+    logits = logits[:, -1].expand(n, -1)
+    state = _repeat(state, n)
+    out = context.new_empty(n, length)
+    for t in range(length):
+        scaled = logits / temperature
+        if top_k is not None and top_k < scaled.shape[-1]:
+            kth = scaled.topk(top_k, dim=-1).values[:, -1:]
+            scaled = scaled.masked_fill(scaled < kth, -torch.inf)
+        out[:, t] = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(1)
+        logits, state = model.step(out[:, t], state)
+    return out
+
+
+def _repeat(state: State, n: int) -> State:
+    """A batch-1 state [1, H] (or LSTM tuple) repeated for n sequences [n, H]."""
+    if isinstance(state, tuple):
+        return tuple(s.expand(n, -1).contiguous() for s in state)
+    return state.expand(n, -1).contiguous()
+
+
+def continue_text(
+    model: TextLM,
+    tokenizer: Tokenizer,
+    prompt: str,
+    *,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    n: int = 1,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """n texts, each the prompt followed by `length` sampled tokens (the model reads a newline first)."""
+    device = model.output.weight.device
+    context = torch.as_tensor([tokenizer.newline, *tokenizer.encode(prompt).tolist()], device=device)
+    ids = sample_tokens(
+        model, context, length=length, n=n, temperature=temperature, top_k=top_k, generator=generator
+    )
+    return [prompt + tokenizer.decode(row) for row in ids.cpu().numpy()]
+
+
+def continue_prompt(
+    ckpt: dict,
+    prompt: str,
+    *,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    n: int = 1,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "auto",
+) -> list[str]:
+    """Continue `prompt` with a text checkpoint (a dict from load_checkpoint); `length` is in tokens."""
+    if length < 0 or n < 1:
+        raise SeqgenError(f"--length {length} / --n {n}: need length ≥ 0 and n ≥ 1")
+    device = choose_device(device) if isinstance(device, str) else device
+    model = model_from_checkpoint(ckpt, device)
+    return continue_text(
+        model, tokenizer_from_dict(ckpt["tokenizer"]), prompt,
+        length=length, temperature=temperature, top_k=top_k, n=n, generator=generator,
+    )  # fmt: skip
