@@ -132,6 +132,42 @@ def test_ctrl_c_saves_last_and_resume_finishes(tmp_path):
 def test_early_stopping(tmp_path):
     result = fit(DelayTask(constant_score=True), make_model(), OPTIM, config(patience=2), tmp_path)
     assert result.stopped_early and result.epochs_completed == 3 and result.best_epoch == 1
+    again = fit(
+        DelayTask(constant_score=True), make_model(), OPTIM, config(patience=2), tmp_path, resume=True
+    )
+    assert again.stopped_early and again.epochs_completed == 3
+
+
+@dataclass
+class VectorConfig:
+    size: int = 4
+
+
+class Vector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.config = VectorConfig()
+        self.h = nn.Parameter(torch.tensor([1.0, -2.0, 0.5, 3.0]))
+
+
+class PenaltyOnlyTask(DelayTask):
+    """A zero loss whose only gradient is the L1 penalty on the 'activations' h."""
+
+    def step_loss(self, model, batch, state):
+        return StepLoss(model.h.sum() * 0, 1, None, model.h.unsqueeze(0))
+
+    def evaluate(self, model, split="valid"):
+        return {"score": 0.0}
+
+
+def test_l1_penalty_shrinks_activations(tmp_path):
+    plain, penalised = Vector(), Vector()
+    sgd = OptimConfig(name="sgd", lr=0.01, momentum=0.0)
+    fit(PenaltyOnlyTask(), plain, sgd, config(epochs=1, l1=0.0, clip=0.0), tmp_path / "a")
+    fit(PenaltyOnlyTask(), penalised, sgd, config(epochs=1, l1=1.0, clip=0.0), tmp_path / "b")
+    assert torch.equal(plain.h, Vector().h)
+    # 8 SGD steps of λ·sign(h) with ε = 0.01 move every entry 0.08 towards zero
+    torch.testing.assert_close(penalised.h.detach(), torch.tensor([0.92, -1.92, 0.42, 2.92]))
 
 
 def test_resume_with_other_model_config_is_refused(tmp_path):

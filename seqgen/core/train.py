@@ -138,8 +138,9 @@ def fit(
 ) -> FitResult:
     """Train `model` (with a dataclass `model.config`) on `task`; with `resume`, continue from out_dir/last.pt.
 
-    A run interrupted mid-epoch (Ctrl-C) saves last.pt with the current weights and the count of
-    completed epochs; resuming re-runs that epoch from those weights.
+    `train_config.epochs` counts all epochs, the resumed ones included. A run interrupted mid-epoch
+    (Ctrl-C) saves last.pt with the current weights and the count of completed epochs; resuming
+    re-runs that epoch from those weights. Weights are never saved unless finite.
     """
     out_dir = Path(out_dir)
     device = choose_device(train_config.device)
@@ -152,7 +153,8 @@ def fit(
     clipper = GradClipper(train_config.clip)
     generator = torch.Generator()
     unit = getattr(task, "unit", "items")
-    stopped_early = interrupted = False
+    stopped_early = 0 < train_config.patience <= run.bad_epochs
+    interrupted = False
 
     def checkpoint() -> dict[str, Any]:
         return {
