@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,10 @@ import torch
 
 import seqgen
 from seqgen.errors import SeqgenError
+from seqgen.music.model import model_from_checkpoint
+from seqgen.music.pianoroll import Quantisation, midi_to_roll, roll_to_midi
 from seqgen.music.render import midi_file_to_wav, write_roll_png
+from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, make_generator
 
 DEFAULT_MODEL = "bach-rnn-nade.pt"
@@ -96,23 +99,10 @@ class MusicSamples:
     train_stats: dict[str, float] | None = None
 
 
-def _frame_seconds(quantisation, tempo_bpm: float) -> float:
-    """Seconds per frame at `tempo_bpm`: beat grid (steps per quarter) or fixed rate (fs)."""
-    if quantisation.steps_per_quarter:
-        return 60.0 / (tempo_bpm * quantisation.steps_per_quarter)
-    return 1.0 / quantisation.fs
-
-
-def load_primer(path: Path, data: dict, quantisation, frames: int | None) -> np.ndarray:
+def load_primer(path: Path, data: dict, quantisation: Quantisation, frames: int | None) -> np.ndarray:
     """The first `frames` frames (all if None) of a MIDI file as a roll bool[T0, P] on the model's grid."""
-    from seqgen.music.pianoroll import midi_to_roll
-
     result = midi_to_roll(
-        path,
-        low_pitch=data["low_pitch"],
-        n_pitches=data["n_pitches"],
-        steps_per_quarter=quantisation.steps_per_quarter,
-        fs=None if quantisation.steps_per_quarter else quantisation.fs,
+        path, low_pitch=data["low_pitch"], n_pitches=data["n_pitches"], **quantisation.grid_kwargs()
     )
     if result.dropped_notes:
         log.warning("%s: %d notes outside the model's pitch range were dropped", path, result.dropped_notes)
@@ -148,15 +138,12 @@ def sample_music(
     the training data's. Also writes PNG / WAV beside each MIDI file when asked, and returns statistics
     of the generated frames (primer excluded) next to the training data's.
     """
-    from seqgen.music.model import model_from_checkpoint
-    from seqgen.music.pianoroll import Quantisation, roll_to_midi
-    from seqgen.music.stats import roll_statistics
-
     data = ckpt["data"]
     quantisation = Quantisation.from_dict(data["quantisation"])
-    tempo_bpm = float(tempo_bpm or quantisation.tempo_bpm)
+    if tempo_bpm is not None:
+        quantisation = replace(quantisation, tempo_bpm=tempo_bpm)
     if seconds is not None:
-        frames = max(1, round(seconds / _frame_seconds(quantisation, tempo_bpm)))
+        frames = max(1, round(seconds / quantisation.frame_seconds))
     frames = 128 if frames is None else frames
     primer_roll = None if primer is None else load_primer(primer, data, quantisation, primer_frames)
     if primer_roll is not None and primer_roll.shape[0] >= frames:
@@ -178,15 +165,11 @@ def sample_music(
         on_frame=on_frame,
     )
     n_primer = 0 if primer_roll is None else primer_roll.shape[0]
-    grid = (
-        {"steps_per_quarter": quantisation.steps_per_quarter}
-        if quantisation.steps_per_quarter
-        else {"fs": quantisation.fs}
-    )
-    result = MusicSamples(rolls, n_primer, seed, tempo_bpm, numbered_paths(out, n))
+    result = MusicSamples(rolls, n_primer, seed, quantisation.tempo_bpm, numbered_paths(out, n))
     for roll, path in zip(rolls, result.midi_paths):
         roll_to_midi(
-            roll, path, low_pitch=data["low_pitch"], tempo_bpm=tempo_bpm, program=program, velocity=velocity, **grid
+            roll, path, low_pitch=data["low_pitch"], tempo_bpm=quantisation.tempo_bpm, program=program,
+            velocity=velocity, **quantisation.grid_kwargs(),
         )
     if png:
         bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None

@@ -1,0 +1,169 @@
+"""`seqgen sample` end to end on a tiny checkpoint: files re-open with the right frames and tempo, seeds repeat."""
+
+import subprocess
+import sys
+import wave
+from dataclasses import asdict
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import seqgen.text.sample
+from seqgen.checkpoint import save_checkpoint
+from seqgen.cli import _register_commands, app
+from seqgen.errors import SeqgenError
+from seqgen.music.model import MusicModel, MusicModelConfig
+from seqgen.music.pianoroll import Quantisation, midi_to_roll, roll_to_midi
+
+_register_commands()
+TEMPO, SPQ = 100.0, 2  # the tiny checkpoint's data: 2 frames per quarter note at 100 BPM (0.3 s per frame)
+TRAIN_STATS = {
+    "mean_polyphony": 3.9, "empty_frame_rate": 0.01, "pitch_class_entropy": 3.1, "scale_consistency": 0.97,
+    "note_length_mean": 1.6, "pitch_min": 36.0, "pitch_max": 81.0, "frames": 1000.0, "sequences": 10.0,
+}
+
+
+def music_checkpoint(path, kind: str = "rnn-nade") -> None:
+    """A tiny untrained 88-key model with the data settings a trained one carries."""
+    torch.manual_seed(0)
+    config = MusicModelConfig(kind=kind, n_visible=88, rnn_hidden=8, cond_hidden=8)
+    model = MusicModel(config)
+    save_checkpoint(path, {
+        "format_version": 1, "task": "music", "kind": kind, "model_config": asdict(config),
+        "state_dict": model.state_dict(), "seed": 0,
+        "data": {"low_pitch": 21, "n_pitches": 88, "dataset": "tiny", "train_stats": TRAIN_STATS,
+                 "quantisation": Quantisation(steps_per_quarter=SPQ, tempo_bpm=TEMPO).to_dict()},
+    })
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    music_checkpoint(path)
+    return path
+
+
+def sample(*args: str):
+    result = CliRunner().invoke(app, ["sample", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def midi_tempo(path) -> float:
+    """The first set_tempo of a MIDI file, read with mido, in BPM."""
+    tempos = [m.tempo for track in mido.MidiFile(str(path)).tracks for m in track if m.type == "set_tempo"]
+    return mido.tempo2bpm(tempos[0])
+
+
+def test_writes_numbered_midi_png_wav_and_prints_statistics(ckpt, tmp_path) -> None:
+    result = sample("--model", ckpt, "--out", tmp_path / "song.mid", "--n", 3, "--frames", 16, "--seed", 5,
+                    "--png", "--wav")
+    for i in range(3):
+        midi = tmp_path / f"song-{i:03d}.mid"
+        pretty_midi.PrettyMIDI(str(midi))
+        assert midi_to_roll(midi, steps_per_quarter=SPQ).roll.shape == (16, 88)
+        assert midi_tempo(midi) == pytest.approx(TEMPO)
+        assert (tmp_path / f"song-{i:03d}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with wave.open(str(tmp_path / f"song-{i:03d}.wav")) as wav:
+            assert wav.getnframes() > 0
+    assert not (tmp_path / "song.mid").exists()
+    assert "samples vs training data" in result.output and "scale consistency" in result.output
+    assert "audio rendered with" in result.output
+
+
+def test_same_seed_same_bytes_other_seed_other_song(ckpt, tmp_path) -> None:
+    for name, seed in [("a.mid", 1), ("b.mid", 1), ("c.mid", 2)]:
+        sample("--model", ckpt, "--out", tmp_path / name, "--frames", 24, "--seed", seed)
+    assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
+    assert (tmp_path / "a.mid").read_bytes() != (tmp_path / "c.mid").read_bytes()
+
+
+def test_seconds_and_tempo_set_length_and_playback(ckpt, tmp_path) -> None:
+    sample("--model", ckpt, "--out", tmp_path / "s.mid", "--seconds", 3, "--seed", 0)
+    assert midi_to_roll(tmp_path / "s.mid", steps_per_quarter=SPQ).roll.shape[0] == 10  # 3 s / 0.3 s
+    sample("--model", ckpt, "--out", tmp_path / "t.mid", "--frames", 8, "--tempo", 90, "--seed", 0)
+    assert midi_tempo(tmp_path / "t.mid") == pytest.approx(90, rel=1e-5)  # whole microseconds per beat
+    assert pretty_midi.PrettyMIDI(str(tmp_path / "t.mid")).get_end_time() == pytest.approx(8 * 60 / (90 * SPQ))
+
+
+def test_primer_frames_are_kept_verbatim(ckpt, tmp_path) -> None:
+    primer = np.zeros((6, 88), bool)
+    primer[[0, 1, 2], 39] = True
+    primer[[3, 4], [43, 46]] = True
+    roll_to_midi(primer, tmp_path / "primer.mid", steps_per_quarter=SPQ, tempo_bpm=TEMPO)
+    result = sample("--model", ckpt, "--out", tmp_path / "p.mid", "--frames", 12, "--primer",
+                    tmp_path / "primer.mid", "--primer-frames", 4, "--seed", 0, "--png")
+    roll = midi_to_roll(tmp_path / "p.mid", steps_per_quarter=SPQ).roll
+    assert roll.shape == (12, 88) and np.array_equal(roll[:4], primer[:4])
+    assert "4 from the primer" in result.output
+
+
+def test_shipped_model_from_models_dir(ckpt, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SEQGEN_MODELS_DIR", str(ckpt.parent))
+    (ckpt.parent / "bach-rnn-nade.pt").write_bytes(ckpt.read_bytes())
+    sample("--out", tmp_path / "d.mid", "--frames", 4, "--seed", 0)
+    assert midi_to_roll(tmp_path / "d.mid", steps_per_quarter=SPQ).roll.shape[0] == 4
+
+
+def test_rbm_checkpoint_samples_with_gibbs_steps(tmp_path) -> None:
+    music_checkpoint(tmp_path / "rbm.pt", kind="rnn-rbm")
+    sample("--model", tmp_path / "rbm.pt", "--out", tmp_path / "r.mid", "--frames", 6, "--gibbs-steps", 3)
+    assert midi_to_roll(tmp_path / "r.mid", steps_per_quarter=SPQ).roll.shape[0] == 6
+
+
+def test_text_checkpoint_dispatches_to_continue_prompt(tmp_path, monkeypatch) -> None:
+    save_checkpoint(tmp_path / "lm.pt", {"format_version": 1, "task": "text", "kind": "text-lm",
+                                         "model_config": {}, "state_dict": {}})
+    calls = []
+
+    def fake_continue_prompt(ckpt, prompt, *, length, temperature, top_k, n, generator, device):
+        calls.append((prompt, length, temperature, top_k, n))
+        return [f"{prompt} and then {i}" for i in range(n)]
+
+    monkeypatch.setattr(seqgen.text.sample, "continue_prompt", fake_continue_prompt)
+    result = sample("--model", tmp_path / "lm.pt", "--prompt", "Once", "--length", 7, "--top-k", 5, "--n", 2)
+    assert calls == [("Once", 7, 1.0, 5, 2)]
+    assert "Once and then 0" in result.stdout and "Once and then 1" in result.stdout
+    sample("--model", tmp_path / "lm.pt", "--prompt", "Once", "--out", tmp_path / "t.txt")
+    assert (tmp_path / "t.txt").read_text() == "Once and then 0"
+
+
+def bad_input_args(case: str, ckpt, tmp_path) -> list:
+    """Command-line arguments for one kind of bad input (files created in tmp_path)."""
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "bad.mid").write_bytes(b"MThd garbage")
+    roll_to_midi(np.ones((8, 88), bool), tmp_path / "long.mid", steps_per_quarter=SPQ)
+    return {
+        "garbage model": ["--model", tmp_path / "garbage.pt", "--out", tmp_path / "x.mid"],
+        "missing model": ["--model", tmp_path / "nope.pt", "--out", tmp_path / "x.mid"],
+        "no shipped model": ["--out", tmp_path / "x.mid"],
+        "bad primer": ["--model", ckpt, "--out", tmp_path / "x.mid", "--primer", tmp_path / "bad.mid"],
+        "primer too long": ["--model", ckpt, "--out", tmp_path / "x.mid", "--frames", 8, "--primer",
+                            tmp_path / "long.mid"],
+        "music without --out": ["--model", ckpt],
+        "text option for music": ["--model", ckpt, "--out", tmp_path / "x.mid", "--prompt", "hi"],
+        "frames and seconds": ["--model", ckpt, "--out", tmp_path / "x.mid", "--frames", 4, "--seconds", 2],
+    }[case]
+
+
+@pytest.mark.parametrize("case", ["missing model", "no shipped model", "bad primer", "primer too long",
+                                  "music without --out", "text option for music", "frames and seconds"])
+def test_bad_input_raises_a_one_line_error(case, ckpt, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SEQGEN_MODELS_DIR", str(tmp_path / "empty"))
+    result = CliRunner().invoke(app, ["sample", *map(str, bad_input_args(case, ckpt, tmp_path))])
+    assert isinstance(result.exception, SeqgenError), result.output
+    assert "\n" not in str(result.exception)
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_bad_model_exits_1_with_one_line_on_stderr(ckpt, tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqgen.cli", "sample", *map(str, bad_input_args("garbage model", ckpt, tmp_path))],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
