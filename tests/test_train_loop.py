@@ -170,8 +170,12 @@ def test_l1_penalty_shrinks_activations(tmp_path):
     torch.testing.assert_close(penalised.h.detach(), torch.tensor([0.92, -1.92, 0.42, 2.92]))
 
 
-def test_resume_with_other_model_config_is_refused(tmp_path):
+def test_resume_refuses_other_settings_or_no_checkpoint(tmp_path):
     fit(DelayTask(), make_model(), OPTIM, config(epochs=1), tmp_path)
     other = DelayModel(RecurrentConfig(1, 9))
     with pytest.raises(SeqgenError, match="different model configuration"):
         fit(DelayTask(), other, OPTIM, config(epochs=2), tmp_path, resume=True)
+    with pytest.raises(SeqgenError, match="another optimiser than adam"):
+        fit(DelayTask(), make_model(), OptimConfig(name="adam"), config(epochs=2), tmp_path, resume=True)
+    with pytest.raises(SeqgenError, match="no such checkpoint"):
+        fit(DelayTask(), make_model(), OPTIM, config(epochs=2), tmp_path / "empty", resume=True)

@@ -149,7 +149,7 @@ def fit(
     optimizer = make_optimizer(model.parameters(), optim_config)
     run, metrics = _Progress(), []
     if resume:
-        run, metrics = _restore(out_dir, model, optimizer)
+        run, metrics = _restore(out_dir, model, optimizer, optim_config.name)
     clipper = GradClipper(train_config.clip)
     generator = torch.Generator()
     unit = getattr(task, "unit", "items")
@@ -216,7 +216,9 @@ def fit(
                 metrics.append(record)
                 _save_epoch(out_dir, checkpoint(), improved, metrics)
                 _log_epoch(record, train_config.epochs, unit)
-                bar.update(epoch_bar, completed=run.epoch, status=f"best valid {run.best_valid:.4g}")
+                bar.update(
+                    epoch_bar, completed=run.epoch, status=f"valid {score:.4g} (best {run.best_valid:.4g})"
+                )
         except KeyboardInterrupt:
             interrupted = True
             save_checkpoint(out_dir / "last.pt", checkpoint())
@@ -296,12 +298,18 @@ def _save_epoch(out_dir: Path, ckpt: dict[str, Any], improved: bool, metrics: li
     write_text_atomic(out_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
 
 
-def _restore(out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[_Progress, list]:
+def _restore(
+    out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, optim_name: str
+) -> tuple[_Progress, list]:
     """Load last.pt into model and optimiser; restore counters, RNG and the metrics of completed epochs."""
     path = out_dir / "last.pt"
     ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
     if ckpt["model_config"] != asdict(model.config):
         raise SeqgenError(f"{path}: was trained with a different model configuration than the one given")
+    if ckpt.get("optim_config", {}).get("name") != optim_name:
+        raise SeqgenError(
+            f"{path}: was trained with another optimiser than {optim_name} (its state cannot be reused)"
+        )
     model.load_state_dict(ckpt["state_dict"])
     optimizer.load_state_dict(ckpt["optimizer_state"])
     torch.set_rng_state(ckpt["rng"]["torch"])
