@@ -45,7 +45,9 @@ SONGS = {"train": [[(60, 64), (), (62,)], [(21, 108)]], "valid": [[(48,)]], "tes
 
 def test_benchmark_pickle_reads_into_rolls(tmp_path):
     path = tmp_path / "toy.pickle"
-    numpy_songs = {s: [[tuple(np.int64(n) for n in f) for f in seq] for seq in seqs] for s, seqs in SONGS.items()}
+    numpy_songs = {
+        s: [[tuple(np.int64(n) for n in f) for f in seq] for seq in seqs] for s, seqs in SONGS.items()
+    }
     path.write_bytes(pickle.dumps(numpy_songs, protocol=4))
     splits = read_pickle(path)
     for split, seqs in SONGS.items():
@@ -128,8 +130,14 @@ def test_benchmark_lookup_prefers_the_pickle_then_mat_then_fails_in_one_line(dat
 def write_drums(path) -> None:
     """A valid MIDI file holding only a drum note."""
     mf = mido.MidiFile(type=0)
-    mf.tracks.append(mido.MidiTrack([mido.Message("note_on", note=36, velocity=90, channel=9),
-                                     mido.Message("note_off", note=36, channel=9, time=480)]))
+    mf.tracks.append(
+        mido.MidiTrack(
+            [
+                mido.Message("note_on", note=36, velocity=90, channel=9),
+                mido.Message("note_off", note=36, channel=9, time=480),
+            ]
+        )
+    )
     mf.save(path)
 
 
@@ -166,8 +174,11 @@ def test_midi_folder_keeps_a_published_train_valid_test_layout(tmp_path):
         for i in range(count):
             roll_to_midi(np.eye(4, 88, dtype=bool), tmp_path / split / f"{i}.mid", fs=4.0)
     dataset = load_dataset(tmp_path, fs=4.0)
-    assert dataset.names == {"train": ["train/0.mid", "train/1.mid", "train/2.mid"],
-                             "valid": ["valid/0.mid", "valid/1.mid"], "test": ["test/0.mid"]}
+    assert dataset.names == {
+        "train": ["train/0.mid", "train/1.mid", "train/2.mid"],
+        "valid": ["valid/0.mid", "valid/1.mid"],
+        "test": ["test/0.mid"],
+    }
     assert dataset.quantisation.fs == 4.0
 
 
@@ -241,9 +252,15 @@ def test_embedded_without_music21_says_how_to_install_it(monkeypatch, tmp_path):
 
 def test_export_writes_midi_files_that_read_back_to_the_split(tmp_path):
     rolls = [np.eye(5, 88, k=k, dtype=bool) for k in range(3)]
-    dataset = PianoRollDataset("toy", {"train": [], "valid": [], "test": rolls}, 21, 88,
-                               Quantisation(steps_per_quarter=2, tempo_bpm=80.0), "memory",
-                               names={"test": ["a/one.mid", "two", "bach/bwv153.1"]})
+    dataset = PianoRollDataset(
+        "toy",
+        {"train": [], "valid": [], "test": rolls},
+        21,
+        88,
+        Quantisation(steps_per_quarter=2, tempo_bpm=80.0),
+        "memory",
+        names={"test": ["a/one.mid", "two", "bach/bwv153.1"]},
+    )
     written = export_split(dataset, "test", tmp_path, limit=2)
     assert [p.name for p in written] == ["000-a-one.mid", "001-two.mid"]
     for path, roll in zip(written, rolls):
@@ -258,13 +275,26 @@ def test_export_writes_midi_files_that_read_back_to_the_split(tmp_path):
 def test_describe_dataset_summarises_each_split():
     rolls = [np.zeros((4, 88), dtype=bool)]
     rolls[0][:2, 39] = True
-    dataset = PianoRollDataset("toy", {"train": rolls, "valid": [], "test": []}, 21, 88,
-                               Quantisation(steps_per_quarter=1), "memory")
+    dataset = PianoRollDataset(
+        "toy", {"train": rolls, "valid": [], "test": []}, 21, 88, Quantisation(steps_per_quarter=1), "memory"
+    )
     summary = describe_dataset(dataset)
-    assert summary["train"] == {"sequences": 1, "frames": 4, "pitch_min": 60, "pitch_max": 60,
-                                "mean_polyphony": 0.5, "empty_frame_rate": 0.5}
-    assert summary["valid"] == {"sequences": 0, "frames": 0, "pitch_min": None, "pitch_max": None,
-                                "mean_polyphony": None, "empty_frame_rate": None}
+    assert summary["train"] == {
+        "sequences": 1,
+        "frames": 4,
+        "pitch_min": 60,
+        "pitch_max": 60,
+        "mean_polyphony": 0.5,
+        "empty_frame_rate": 0.5,
+    }
+    assert summary["valid"] == {
+        "sequences": 0,
+        "frames": 0,
+        "pitch_min": None,
+        "pitch_max": None,
+        "mean_polyphony": None,
+        "empty_frame_rate": None,
+    }
 
 
 def test_roll_statistics_by_hand():

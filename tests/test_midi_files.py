@@ -13,8 +13,12 @@ from seqgen.music.datasets import read_mat, read_pickle
 from seqgen.music.pianoroll import midi_to_roll
 
 BROKEN = {  # the files that mido and pretty_midi cannot read (shared/data/README.md, "fails")
-    "test-corrupt-file-missing-byte.mid", "test-empty-file.mid", "test-illegal-message-all.mid",
-    "test-non-midi-track.mid", "test-not-a-midi-file.mid", "test-running-status-sysex.mid",
+    "test-corrupt-file-missing-byte.mid",
+    "test-empty-file.mid",
+    "test-illegal-message-all.mid",
+    "test-non-midi-track.mid",
+    "test-not-a-midi-file.mid",
+    "test-running-status-sysex.mid",
 }
 
 
@@ -41,13 +45,19 @@ def test_every_shared_midi_file_gives_a_roll_or_a_one_line_error(data_dir):
 def test_edge_case_files_read_as_documented(data_dir):
     base = data_dir / "midi" / "test-midi-files"
     type1 = midi_to_roll(base / "test-2-tracks-type-1.mid", steps_per_quarter=2).roll
-    type0 = midi_to_roll(base / "test-2-tracks-type-0.mid", steps_per_quarter=2).roll  # 2 tracks: nonconforming
-    type2 = midi_to_roll(base / "test-2-tracks-type-2.mid", steps_per_quarter=2).roll  # "must play sequentially"
+    type0 = midi_to_roll(
+        base / "test-2-tracks-type-0.mid", steps_per_quarter=2
+    ).roll  # 2 tracks: nonconforming
+    type2 = midi_to_roll(
+        base / "test-2-tracks-type-2.mid", steps_per_quarter=2
+    ).roll  # "must play sequentially"
     np.testing.assert_array_equal(type0, type1)
     assert len(type2) == 2 * len(type1) and type2.sum() == type1.sum()
     drums = midi_to_roll(base / "test-all-gm-percussion.mid", steps_per_quarter=2)
     assert not drums.roll.any() and drums.drum_notes == 183
-    assert midi_to_roll(base / "test-all-gm-percussion.mid", steps_per_quarter=2, include_drums=True).roll.any()
+    assert midi_to_roll(
+        base / "test-all-gm-percussion.mid", steps_per_quarter=2, include_drums=True
+    ).roll.any()
     damper = [midi_to_roll(base / "test-control-40-damper.mid", fs=10, sustain=s).roll for s in (False, True)]
     assert damper[0].shape == damper[1].shape and damper[1].sum() > damper[0].sum()
     assert (damper[1] >= damper[0]).all()

@@ -16,8 +16,10 @@ from seqgen.music.pianoroll import Quantisation, midi_to_roll, note_runs, notes_
 
 def note(start: int, end: int, pitch: int, channel: int = 0) -> list:
     """Note-on/off events (tick, message) of one note."""
-    return [(start, mido.Message("note_on", note=pitch, velocity=90, channel=channel)),
-            (end, mido.Message("note_off", note=pitch, channel=channel))]
+    return [
+        (start, mido.Message("note_on", note=pitch, velocity=90, channel=channel)),
+        (end, mido.Message("note_off", note=pitch, channel=channel)),
+    ]
 
 
 def tempo(tick: int, bpm: float) -> list:
@@ -97,8 +99,15 @@ def test_notes_outside_the_range_are_dropped_and_counted():
 
 def test_sustain_pedal_extends_released_notes_to_the_pedal_release():
     # frame = 240 ticks. Pedal down 120..960, and again from 1300 to the end of the file.
-    events = (note(0, 240, 60) + note(480, 720, 64) + note(1200, 1440, 67) + note(1680, 1920, 72)
-              + pedal(120, True) + pedal(960, False) + pedal(1300, True))
+    events = (
+        note(0, 240, 60)
+        + note(480, 720, 64)
+        + note(1200, 1440, 67)
+        + note(1680, 1920, 72)
+        + pedal(120, True)
+        + pedal(960, False)
+        + pedal(1300, True)
+    )
     mf = midi(events)
     plain = midi_to_roll(mf, steps_per_quarter=2).roll
     np.testing.assert_array_equal(plain, expected(8, [(60, 0, 1), (64, 2, 3), (67, 5, 6), (72, 7, 8)]))
@@ -108,8 +117,9 @@ def test_sustain_pedal_extends_released_notes_to_the_pedal_release():
 
 def test_type2_tracks_play_one_after_another_and_tempo_counts_on_any_track():
     sequential = midi(note(0, 480, 60), note(0, 480, 62), kind=2)
-    np.testing.assert_array_equal(midi_to_roll(sequential, steps_per_quarter=1).roll,
-                                  expected(2, [(60, 0, 1), (62, 1, 2)]))
+    np.testing.assert_array_equal(
+        midi_to_roll(sequential, steps_per_quarter=1).roll, expected(2, [(60, 0, 1), (62, 1, 2)])
+    )
     # tempo 60 bpm in the second track: 960 ticks = 2 quarters = 2 s
     tempo_elsewhere = midi(note(0, 960, 60), tempo(0, 60))
     np.testing.assert_array_equal(midi_to_roll(tempo_elsewhere, fs=1).roll, expected(2, [(60, 0, 2)]))
@@ -124,21 +134,33 @@ def test_in_memory_pretty_midi_on_the_seconds_grid():
 
 
 def test_notes_to_roll_and_note_runs_are_inverse_on_the_grid():
-    roll, dropped = notes_to_roll(np.array([0, 2, 1]), np.array([2, 3, 1.2]), np.array([60, 60, 130]),
-                                  low_pitch=60, n_pitches=4, n_frames=5)
+    roll, dropped = notes_to_roll(
+        np.array([0, 2, 1]),
+        np.array([2, 3, 1.2]),
+        np.array([60, 60, 130]),
+        low_pitch=60,
+        n_pitches=4,
+        n_frames=5,
+    )
     np.testing.assert_array_equal(roll, expected(5, [(60, 0, 3)], 60, 4))
     assert dropped == 1
     keys, starts, ends = note_runs(expected(6, [(61, 0, 2), (61, 3, 6), (60, 1, 2)], 60, 3))
     assert list(zip(keys, starts, ends)) == [(0, 1, 2), (1, 0, 2), (1, 3, 6)]
 
 
-grids = st.one_of(st.sampled_from([1, 2, 3, 4]).map(lambda s: {"steps_per_quarter": s}),
-                  st.sampled_from([4.0, 10.0, 31.25]).map(lambda f: {"fs": f}))
+grids = st.one_of(
+    st.sampled_from([1, 2, 3, 4]).map(lambda s: {"steps_per_quarter": s}),
+    st.sampled_from([4.0, 10.0, 31.25]).map(lambda f: {"fs": f}),
+)
 
 
 @settings(max_examples=40, deadline=None)
-@given(roll=arrays(bool, st.tuples(st.integers(1, 40), st.just(88))), grid=grids,
-       bpm=st.sampled_from([60.0, 97.5, 120.0, 180.0]), low_pitch=st.sampled_from([0, 21, 40]))
+@given(
+    roll=arrays(bool, st.tuples(st.integers(1, 40), st.just(88))),
+    grid=grids,
+    bpm=st.sampled_from([60.0, 97.5, 120.0, 180.0]),
+    low_pitch=st.sampled_from([0, 21, 40]),
+)
 def test_roll_to_midi_to_roll_is_exact(tmp_path_factory, roll, grid, bpm, low_pitch):
     path = tmp_path_factory.mktemp("rt") / "song.mid"
     roll_to_midi(roll, path, low_pitch=low_pitch, tempo_bpm=bpm, **grid)
@@ -160,8 +182,9 @@ def test_written_files_reopen_in_mido_and_pretty_midi_with_tempo_program_velocit
     notes = sorted((n.pitch, n.start, n.end) for n in violin.notes)
     assert [n[0] for n in notes] == [60, 60, 67]
     third = 1 / 3  # seconds per frame at 90 bpm
-    assert np.ravel([n[1:] for n in notes]) == pytest.approx([0, 2 * third, 3 * third, 6 * third, third, 2 * third],
-                                                              abs=1e-5)
+    assert np.ravel([n[1:] for n in notes]) == pytest.approx(
+        [0, 2 * third, 3 * third, 6 * third, third, 2 * third], abs=1e-5
+    )
     assert [p.name for p in tmp_path.joinpath("deep").iterdir()] == ["song.mid"]  # no temp file left
 
 
@@ -176,11 +199,14 @@ def test_roll_to_midi_rejects_bad_input_without_writing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    (b"", "empty file"),
-    (b"hello, not midi", "not a readable MIDI file"),
-    ("truncate", "ends unexpectedly"),
-])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file"),
+        (b"hello, not midi", "not a readable MIDI file"),
+        ("truncate", "ends unexpectedly"),
+    ],
+)
 def test_bad_files_give_a_one_line_error_naming_the_file(tmp_path, content, problem):
     path = tmp_path / "bad.mid"
     if content == "truncate":
@@ -207,6 +233,10 @@ def test_quantisation_frame_duration_and_dict_round_trip():
     assert beat.frame_seconds == 0.25 and beat.grid_kwargs() == {"steps_per_quarter": 2}
     assert Quantisation(fs=10.0).frame_seconds == pytest.approx(0.1)
     assert Quantisation.from_dict(beat.to_dict()) == beat
-    for bad in [{}, {"steps_per_quarter": 2, "fs": 3.0, "tempo_bpm": 120}, {"steps_per_quarter": 0, "tempo_bpm": 1}]:
+    for bad in [
+        {},
+        {"steps_per_quarter": 2, "fs": 3.0, "tempo_bpm": 120},
+        {"steps_per_quarter": 0, "tempo_bpm": 1},
+    ]:
         with pytest.raises(SeqgenError):
             Quantisation.from_dict(bad)

@@ -23,16 +23,27 @@ PitchesOption = Annotated[int, typer.Option(help="Number of pitches (columns) of
 def _load(spec, data, steps_per_quarter, fs, sustain, include_drums, low_pitch, n_pitches):
     from seqgen.music.datasets import load_dataset
 
-    return load_dataset(spec, data=data, low_pitch=low_pitch, n_pitches=n_pitches, sustain=sustain,
-                        steps_per_quarter=steps_per_quarter, fs=fs, include_drums=include_drums)
+    return load_dataset(
+        spec,
+        data=data,
+        low_pitch=low_pitch,
+        n_pitches=n_pitches,
+        sustain=sustain,
+        steps_per_quarter=steps_per_quarter,
+        fs=fs,
+        include_drums=include_drums,
+    )
 
 
 def _show_info(summary: dict) -> None:
     """Print a dataset summary (from `describe_dataset`) as a rich table on stdout."""
     out = Console()
     out.print(f"[bold]{summary['name']}[/bold]  {summary['source']}", highlight=False)
-    out.print(f"one frame = {summary['frame']}; pitches MIDI {summary['low_pitch']}.."
-              f"{summary['low_pitch'] + summary['n_pitches'] - 1}", highlight=False)
+    out.print(
+        f"one frame = {summary['frame']}; pitches MIDI {summary['low_pitch']}.."
+        f"{summary['low_pitch'] + summary['n_pitches'] - 1}",
+        highlight=False,
+    )
     table = Table("split", "sequences", "frames", "note range", "mean polyphony", "empty frames")
     for split in ("train", "valid", "test"):
         s = summary[split]
@@ -58,11 +69,21 @@ def register(app: typer.Typer) -> None:
         from seqgen.music.datasets import BENCHMARKS
         from seqgen.music.embedded import CHORALE_QUANTISATION
 
-        rows = [{"name": "(default)", "title": "Bach chorales, music21 corpus (embedded, no download)",
-                 "frame": CHORALE_QUANTISATION.describe(), "file": "cached after first use"}]
+        rows = [
+            {
+                "name": "(default)",
+                "title": "Bach chorales, music21 corpus (embedded, no download)",
+                "frame": CHORALE_QUANTISATION.describe(),
+                "file": "cached after first use",
+            }
+        ]
         rows += [
-            {"name": name, "title": b.title, "frame": b.quantisation.describe(),
-             "file": " or ".join(filter(None, [b.pickle_name, b.mat.name]))}
+            {
+                "name": name,
+                "title": b.title,
+                "frame": b.quantisation.describe(),
+                "file": " or ".join(filter(None, [b.pickle_name, b.mat.name])),
+            }
             for name, b in BENCHMARKS.items()
         ]
         if as_json:

@@ -1,0 +1,133 @@
+"""`seqgen data list | info | export` end to end: benchmark sizes, MIDI export, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import mido
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from seqgen.commands import data as data_commands
+from seqgen.music import embedded
+from seqgen.music.pianoroll import midi_to_roll
+
+README_SIZES = {  # shared/data/README.md: sequences and frames per split (train, valid, test)
+    "jsb": ([229, 76, 77], [13807, 4602, 4725]),
+    "nottingham": ([694, 173, 170], [176561, 45513, 44463]),
+    "musedata": ([524, 135, 124], [245202, 82755, 64339]),
+    "piano-midi": ([87, 12, 25], [75911, 8540, 19036]),
+}
+
+
+@pytest.fixture
+def invoke(data_dir, monkeypatch):
+    """Run `seqgen data ...` in this process (a fresh app holding only the data commands)."""
+    monkeypatch.setenv("SEQGEN_DATA_DIR", str(data_dir))
+    app = typer.Typer()
+    data_commands.register(app)
+    runner = CliRunner()
+
+    def run(*args: str):
+        result = runner.invoke(app, ["data", *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    return run
+
+
+@pytest.mark.parametrize("name", list(README_SIZES))
+def test_info_json_gives_the_published_split_sizes(invoke, name):
+    summary = json.loads(invoke("info", name, "--json"))
+    sequences, frames = README_SIZES[name]
+    assert [summary[s]["sequences"] for s in ("train", "valid", "test")] == sequences
+    assert [summary[s]["frames"] for s in ("train", "valid", "test")] == frames
+
+
+def test_list_and_table_info(invoke, data_dir):
+    listing = json.loads(invoke("list", "--json"))
+    assert [row["name"] for row in listing] == ["(default)", "jsb", "nottingham", "musedata", "piano-midi"]
+    table = invoke("info", "jsb")
+    assert "13,807" in table and "43..96" in table and "1 quarter note" in table
+    folder = invoke("info", str(data_dir / "midi"))
+    assert "skipped test-midi-files/test-empty-file.mid: empty file" in folder
+
+
+def test_export_writes_playable_midi_at_the_dataset_speed(invoke, tmp_path):
+    message = invoke("export", "jsb", "--split", "valid", "--out", str(tmp_path), "--limit", "2")
+    assert "wrote 2 MIDI files" in message
+    files = sorted(tmp_path.glob("*.mid"))
+    assert [p.name for p in files] == ["000-valid-000.mid", "001-valid-001.mid"]
+    tempo = next(m.tempo for m in mido.MidiFile(files[0]).tracks[0] if m.type == "set_tempo")
+    assert mido.tempo2bpm(tempo) == pytest.approx(100, rel=1e-5)  # JSB: a quarter-note frame at 100 bpm
+    info = json.loads(invoke("info", str(files[1]), "--json", "--steps-per-quarter", "1"))
+    assert info["test"]["sequences"] == 1 and info["quantisation"]["tempo_bpm"] == pytest.approx(100)
+
+
+def test_info_without_a_name_uses_the_embedded_chorales(invoke, tmp_path, monkeypatch):
+    pytest.importorskip("music21")
+    monkeypatch.setenv("SEQGEN_CACHE_DIR", str(tmp_path))
+    first_three = embedded.chorale_names()[:3]
+    monkeypatch.setattr(embedded, "chorale_names", lambda: first_three)
+    summary = json.loads(invoke("info", "--json"))
+    assert summary["name"] == "bach-chorales"
+    assert sum(summary[s]["sequences"] for s in ("train", "valid", "test")) == 3
+    invoke("export", "--out", str(tmp_path / "out"), "--split", "train")
+    (path,) = (tmp_path / "out").glob("*.mid")
+    assert midi_to_roll(path, steps_per_quarter=2).roll.any()
+
+
+def seqgen(*args: str, data_dir=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **({"SEQGEN_DATA_DIR": str(data_dir)} if data_dir else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "seqgen.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file"),
+        (b"this is text, not MIDI", "not a readable MIDI file"),
+        (
+            b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60MTrk\x00\x00\x00\x20\x00\x90\x3c",
+            "ends unexpectedly",
+        ),
+    ],
+)
+def test_bad_midi_file_exits_nonzero_with_one_line_and_no_traceback(tmp_path, content, problem):
+    path = tmp_path / "bad.mid"
+    path.write_bytes(content)
+    result = seqgen("data", "info", str(path))
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and problem in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_name_exits_nonzero_with_one_line():
+    result = seqgen("data", "export", "no-such-data", "--out", "unused")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "not a dataset name" in result.stderr
+
+
+def test_roll_of_exported_file_matches_the_benchmark(data_dir, tmp_path):
+    """The real command line: export the JSB test split and read a file back to the benchmark roll."""
+    result = seqgen("data", "export", "jsb", "--out", str(tmp_path), "--limit", "1", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    from seqgen.music.datasets import read_pickle
+
+    expected = read_pickle(data_dir / "boulanger2012" / "JSB Chorales.pickle")["test"][0]
+    np.testing.assert_array_equal(
+        midi_to_roll(tmp_path / "000-test-000.mid", steps_per_quarter=1).roll, expected
+    )
