@@ -215,6 +215,9 @@ def midi_to_roll(
 ) -> RollResult:
     """Read a MIDI file (path, mido.MidiFile or PrettyMIDI) as a roll bool[T, P] on exactly one grid.
 
+    Returns the roll, the number of notes outside MIDI `low_pitch`..`low_pitch + n_pitches - 1` (dropped),
+    the number of drum notes left out and the first tempo (bpm).
+
     Grids: `steps_per_quarter` frames per quarter note (follows tempo changes), `fs` frames per second,
     or `ticks_per_step` MIDI ticks per frame (for files whose header resolution is not their real grid,
     e.g. the JSB Chorales MIDI files). All pitched instruments are merged; drums are left out unless
@@ -223,6 +226,13 @@ def midi_to_roll(
     """
     _check_grid(steps_per_quarter, fs, ticks_per_step)
     pm, _ = _read(source)
+
+    def frame_positions(times: np.ndarray) -> np.ndarray:
+        """Seconds [N] -> positions in frames [N] on the chosen grid."""
+        if fs is not None:
+            return times * fs
+        return _quarters(pm, times) * (steps_per_quarter or pm.resolution / ticks_per_step)
+
     starts, ends, pitches, drum_notes = [], [], [], 0
     for inst in pm.instruments:
         if inst.is_drum and not include_drums:
@@ -232,24 +242,17 @@ def midi_to_roll(
         starts.append(span[:, 0])
         ends.append(_sustained(pm, inst, span[:, 1]) if sustain else span[:, 1])
         pitches.append(span[:, 2])
-    times = np.concatenate([*starts, *ends, [pm.get_end_time()]])
-    if fs is not None:
-        frames = times * fs
-    else:
-        per_quarter = steps_per_quarter or pm.resolution / ticks_per_step
-        frames = _quarters(pm, times) * per_quarter
-    n = len(times) // 2
+    end_of_file = frame_positions(np.array([pm.get_end_time()]))[0]
     roll, dropped = notes_to_roll(
-        frames[:n],
-        frames[n:-1],
+        frame_positions(np.concatenate([[], *starts])),
+        frame_positions(np.concatenate([[], *ends])),
         np.concatenate([[], *pitches]),
         low_pitch=low_pitch,
         n_pitches=n_pitches,
-        n_frames=int(np.floor(frames[-1] + 0.5)),
+        n_frames=int(np.floor(end_of_file + 0.5)),
     )
-    return RollResult(
-        roll=roll, dropped_notes=dropped, tempo_bpm=float(pm.get_tempo_changes()[1][0]), drum_notes=drum_notes
-    )
+    tempo_bpm = float(pm.get_tempo_changes()[1][0])
+    return RollResult(roll=roll, dropped_notes=dropped, tempo_bpm=tempo_bpm, drum_notes=drum_notes)
 
 
 def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
