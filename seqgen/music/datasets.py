@@ -6,9 +6,10 @@ Frame durations of the benchmarks (the published files keep no tempo; `tempo_bpm
   quarter, no tempo event, so 120 bpm by default): 0.6 s per frame, hence 100 bpm here.
 - nottingham: one frame per eighth note, checked on the data: chord runs last 6 or 8 frames most often,
   a 3/4 or 6/8 bar and a 4/4 bar of eighths. 120 bpm.
-- piano-midi: one frame per eighth note of the MIDI beat grid: piano-midi.de's bach_847.mid read at
-  2 steps per quarter gives 552 frames; the benchmark's test sequence 2 has 551, and 82% of its frames are
-  identical to ours (one-frame offset). 120 bpm.
+- piano-midi: one frame per eighth note of the MIDI beat grid (following the tempo map), checked on
+  piano-midi.de's bach_847.mid: read at 2 steps per quarter it gives 552 frames, the benchmark's test
+  sequence 2 has 551, and sampling the file's notes mid-frame one eighth later reproduces 82% of that
+  sequence's frames exactly. 120 bpm.
 - musedata: one frame per eighth note, as the paper states; its note-length profile (runs of 1, 2, 4, 6 and
   8 frames) is that of Piano-midi.de. 120 bpm.
 """
@@ -34,15 +35,6 @@ from seqgen.runtime import log, progress
 SPLITS = ("train", "valid", "test")
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 DEFAULT_STEPS_PER_QUARTER = 2  # MIDI folders and files: eighth notes, like three of the four benchmarks
-
-__all__ = [
-    "BENCHMARKS",
-    "PianoRollDataset",
-    "Quantisation",
-    "describe_dataset",
-    "export_split",
-    "load_dataset",
-]
 
 
 @dataclass
