@@ -1,5 +1,6 @@
 """`seqgen train-text` end to end on a tiny file; a checkpoint alone samples and scores; bad files fail in one line."""
 
+import json
 import subprocess
 import sys
 
@@ -62,3 +63,18 @@ def test_bad_text_file_exits_non_zero_with_one_line(tmp_path, content, message):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "bad.txt" in lines[0]
+
+
+def test_score_and_sample_commands_dispatch_to_the_text_model(trained):
+    folder, out = trained
+    held_out = folder / "held_out_cli.txt"
+    held_out.write_text("the cat sat on the log\n", encoding="utf-8")
+    scored = seqgen("score", held_out, "--model", out / "best.pt", "--json", "--device", "cpu")
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads(scored.stdout)
+    assert {"bits_per_char", "perplexity", "word_perplexity", "chars", "tokens"} <= set(result)
+    assert result["chars"] == 23
+    args = ["sample", "--model", out / "best.pt", "--prompt", "the cat", "--length", 15, "--n", 2, "--device", "cpu"]
+    first, again = seqgen(*args, "--seed", 7), seqgen(*args, "--seed", 7)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout and first.stdout.startswith("the cat")
