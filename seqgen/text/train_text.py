@@ -76,6 +76,10 @@ class TextTask:
     def evaluate(self, model: TextLM, split: str = "valid") -> dict[str, float]:
         """Exact scores of the whole split; "score" is −bits per character."""
         scores = score_text(model, self.tokenizer, self.corpus.splits[split])
+        log.info(
+            "%s: %.4f bits/char, perplexity %.2f per token, %.1f per word",
+            split, scores["bits_per_char"], scores["perplexity"], scores["word_perplexity"],
+        )  # fmt: skip
         return {"score": -scores["bits_per_char"], **{k: float(v) for k, v in scores.items()}}
 
     def checkpoint_info(self) -> dict[str, Any]:
