@@ -159,8 +159,10 @@ def _quarters(pm: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
     return at_change[i] + (times - change_times[i]) * tempi[i] / 60.0
 
 
-def _sustained(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, ends: np.ndarray) -> np.ndarray:
-    """Note ends [N] (seconds) moved to the pedal release when they fall while CC64 (>= 64) is down."""
+def _sustained(inst: pretty_midi.Instrument, ends: np.ndarray, music_end: float) -> np.ndarray:
+    """Note ends [N] (seconds) moved to the pedal release when they fall while CC64 (>= 64) is down.
+
+    A pedal never released holds to `music_end`."""
     cc = np.array(sorted((c.time, c.value >= 64) for c in inst.control_changes if c.number == 64)).reshape(
         -1, 2
     )
@@ -169,7 +171,7 @@ def _sustained(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, ends: n
     presses, releases = times[changed & down], times[changed & ~down]
     if not len(presses):
         return ends
-    releases = np.concatenate([releases, [pm.get_end_time()] * (len(presses) - len(releases))])
+    releases = np.concatenate([releases, [music_end] * (len(presses) - len(releases))])
     k = np.searchsorted(presses, ends, side="right") - 1
     held = (k >= 0) & (ends < releases[np.maximum(k, 0)])
     return np.where(held, np.maximum(ends, releases[np.maximum(k, 0)]), ends)
@@ -222,7 +224,9 @@ def midi_to_roll(
     or `ticks_per_step` MIDI ticks per frame (for files whose header resolution is not their real grid,
     e.g. the JSB Chorales MIDI files). All pitched instruments are merged; drums are left out unless
     `include_drums`; `sustain` extends notes released while the pedal (CC64) is down to its release.
-    T runs to the last event of the file. Unreadable files raise SeqgenError('<file>: <problem>').
+    T runs to the end of the last note (drums too) or text event; tempo, controller and signature events
+    after the music (common in real files) add no silent frames. Unreadable files raise
+    SeqgenError('<file>: <problem>').
     """
     _check_grid(steps_per_quarter, fs, ticks_per_step)
     pm, _ = _read(source)
@@ -233,23 +237,29 @@ def midi_to_roll(
             return times * fs
         return _quarters(pm, times) * (steps_per_quarter or pm.resolution / ticks_per_step)
 
+    spans = [
+        np.array([(n.start, n.end, n.pitch) for n in inst.notes], float).reshape(-1, 3)
+        for inst in pm.instruments
+    ]
+    music_end = max(
+        [span[:, 1].max(initial=0.0) for span in spans] + [e.time for e in pm.text_events + pm.lyrics],
+        default=0.0,
+    )
     starts, ends, pitches, drum_notes = [], [], [], 0
-    for inst in pm.instruments:
+    for inst, span in zip(pm.instruments, spans):
         if inst.is_drum and not include_drums:
-            drum_notes += len(inst.notes)
+            drum_notes += len(span)
             continue
-        span = np.array([(n.start, n.end, n.pitch) for n in inst.notes], dtype=float).reshape(-1, 3)
         starts.append(span[:, 0])
-        ends.append(_sustained(pm, inst, span[:, 1]) if sustain else span[:, 1])
+        ends.append(_sustained(inst, span[:, 1], music_end) if sustain else span[:, 1])
         pitches.append(span[:, 2])
-    end_of_file = frame_positions(np.array([pm.get_end_time()]))[0]
     roll, dropped = notes_to_roll(
         frame_positions(np.concatenate([[], *starts])),
         frame_positions(np.concatenate([[], *ends])),
         np.concatenate([[], *pitches]),
         low_pitch=low_pitch,
         n_pitches=n_pitches,
-        n_frames=int(np.floor(end_of_file + 0.5)),
+        n_frames=int(np.floor(frame_positions(np.array([music_end]))[0] + 0.5)),  # sustain may add more
     )
     tempo_bpm = float(pm.get_tempo_changes()[1][0])
     return RollResult(roll=roll, dropped_notes=dropped, tempo_bpm=tempo_bpm, drum_notes=drum_notes)
