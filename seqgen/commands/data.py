@@ -10,9 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-SPEC_HELP = "jsb | nottingham | musedata | piano-midi | PATH (MIDI folder/file, .pickle/.mat) [default: Bach]"
+SPEC_HELP = (
+    "jsb | nottingham | musedata | piano-midi | PATH (MIDI folder/file, .pickle/.mat); none: the Bach chorales"
+)
 DataOption = Annotated[Path | None, typer.Option(help="File or folder holding the named benchmark's file.")]
-StepsOption = Annotated[int | None, typer.Option(help="MIDI input: frames per quarter note [default: 2].")]
+StepsOption = Annotated[int | None, typer.Option(help="MIDI input: frames per quarter note (default 2).")]
 FsOption = Annotated[float | None, typer.Option(help="MIDI input: frames per second instead of a beat grid.")]
 SustainOption = Annotated[bool, typer.Option(help="MIDI input: hold notes while the sustain pedal is down.")]
 DrumsOption = Annotated[bool, typer.Option(help="MIDI input: keep drum notes (channel 10).")]
