@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 SPEC_HELP = (
-    "jsb | nottingham | musedata | piano-midi | PATH (MIDI folder/file, .pickle/.mat); none: the Bach chorales"
+    "jsb | nottingham | musedata | piano-midi | PATH (MIDI folder/file, .pickle/.mat); none: Bach chorales"
 )
 DataOption = Annotated[Path | None, typer.Option(help="File or folder holding the named benchmark's file.")]
 StepsOption = Annotated[int | None, typer.Option(help="MIDI input: frames per quarter note (default 2).")]
