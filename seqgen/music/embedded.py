@@ -89,10 +89,14 @@ def chorale_rolls(limit: int | None = None, workers: int | None = None) -> tuple
     """
     names = chorale_names()
     total = len(names)
+    if not total:
+        raise SeqgenError(
+            "music21's corpus holds no Bach chorales (is music21 installed without its corpus?)"
+        )
     count = total if limit is None else min(max(limit, 1), total)
     for path in dict.fromkeys([_cache_path(total, total), _cache_path(count, total)]):
         cached = _read_cache(path)
-        if cached is not None and len(cached[0]) >= count:
+        if cached is not None and cached[0][:count] == names[:count]:
             return cached[0][:count], cached[1][:count]
     names = names[:count]
     workers = workers or min(2, os.cpu_count() or 1, max(1, count // 20))
@@ -106,7 +110,7 @@ def chorale_rolls(limit: int | None = None, workers: int | None = None) -> tuple
             frames_done += len(roll)
             bar.update(task, advance=1, status=f"{frames_done} frames")
     lengths = np.array([len(r) for r in rolls], dtype=np.int64)
-    frames = np.concatenate(rolls) if rolls else np.zeros((0, 128), dtype=bool)
+    frames = np.concatenate(rolls)
     with atomic_path(_cache_path(count, total)) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, names=np.array(names), lengths=lengths, frames=frames)
     return names, rolls
