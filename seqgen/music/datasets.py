@@ -343,6 +343,9 @@ def load_midi_file(
     return PianoRollDataset(path.stem, splits, low_pitch, n_pitches, quantisation, str(path), {}, names)
 
 
+EMBEDDED_NAME = "bach-chorales"  # `--data bach-chorales` names the embedded default (e.g. to score on it)
+
+
 def load_embedded(*, low_pitch: int = 21, n_pitches: int = 88, limit: int | None = None) -> PianoRollDataset:
     """The embedded default: music21's Bach chorales (first `limit` only if given), split by hash of name."""
     from seqgen.music import embedded
@@ -364,7 +367,7 @@ def load_embedded(*, low_pitch: int = 21, n_pitches: int = 88, limit: int | None
         )
     splits, split_names = _split_pieces(names, rolls)
     return PianoRollDataset(
-        "bach-chorales",
+        EMBEDDED_NAME,
         splits,
         low_pitch,
         n_pitches,
@@ -387,10 +390,11 @@ def load_dataset(
     include_drums: bool = False,
     limit: int | None = None,
 ) -> PianoRollDataset:
-    """Load a dataset by `spec`: None -> the embedded default (`limit`: its first chorales only); a benchmark
-    name (jsb, nottingham, musedata, piano-midi; `data` = file or folder holding it); or a path to a MIDI
-    folder, a MIDI file, or a benchmark .pickle/.mat file. The grid and MIDI options apply to MIDI input."""
-    if spec is None:
+    """Load a dataset by `spec`: None or "bach-chorales" -> the embedded default (`limit`: its first chorales
+    only); a benchmark name (jsb, nottingham, musedata, piano-midi; `data` = file or folder holding it); or a
+    path to a MIDI folder, a MIDI file, or a benchmark .pickle/.mat file. The grid and MIDI options apply to
+    MIDI input."""
+    if spec is None or str(spec) == EMBEDDED_NAME:
         return load_embedded(low_pitch=low_pitch, n_pitches=n_pitches, limit=limit)
     midi_options = {
         "low_pitch": low_pitch,
