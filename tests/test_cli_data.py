@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,9 @@ import typer
 from typer.testing import CliRunner
 
 from seqgen.commands import data as data_commands
+from seqgen.errors import SeqgenError
 from seqgen.music import embedded
+from seqgen.music.datasets import read_pickle
 from seqgen.music.pianoroll import midi_to_roll
 
 README_SIZES = {  # shared/data/README.md: sequences and frames per split (train, valid, test)
@@ -58,7 +59,7 @@ def test_list_and_table_info(invoke, data_dir):
     assert "skipped test-midi-files/test-empty-file.mid: empty file" in folder
 
 
-def test_export_writes_playable_midi_at_the_dataset_speed(invoke, tmp_path):
+def test_export_writes_playable_midi_at_the_dataset_speed(invoke, data_dir, tmp_path):
     message = invoke("export", "jsb", "--split", "valid", "--out", str(tmp_path), "--limit", "2")
     assert "wrote 2 MIDI files" in message
     files = sorted(tmp_path.glob("*.mid"))
@@ -67,6 +68,14 @@ def test_export_writes_playable_midi_at_the_dataset_speed(invoke, tmp_path):
     assert mido.tempo2bpm(tempo) == pytest.approx(100, rel=1e-5)  # JSB: a quarter-note frame at 100 bpm
     info = json.loads(invoke("info", str(files[1]), "--json", "--steps-per-quarter", "1"))
     assert info["test"]["sequences"] == 1 and info["quantisation"]["tempo_bpm"] == pytest.approx(100)
+    expected = read_pickle(data_dir / "boulanger2012" / "JSB Chorales.pickle")["valid"][0]
+    np.testing.assert_array_equal(midi_to_roll(files[0], steps_per_quarter=1).roll, expected)
+
+
+def test_unknown_dataset_is_a_one_line_error(invoke):
+    with pytest.raises(SeqgenError, match="not a dataset name") as info:
+        invoke("export", "no-such-data", "--out", "unused")
+    assert "\n" not in str(info.value)
 
 
 def test_info_without_a_name_uses_the_embedded_chorales(invoke, tmp_path, monkeypatch):
@@ -82,16 +91,10 @@ def test_info_without_a_name_uses_the_embedded_chorales(invoke, tmp_path, monkey
     assert midi_to_roll(path, steps_per_quarter=2).roll.any()
 
 
-def seqgen(*args: str, data_dir=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **({"SEQGEN_DATA_DIR": str(data_dir)} if data_dir else {})}
-    return subprocess.run(
-        [sys.executable, "-m", "seqgen.cli", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+def seqgen(*args: str) -> subprocess.CompletedProcess:
+    """Run the real command line in a fresh interpreter."""
+    command = [sys.executable, "-m", "seqgen.cli", *args]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -113,21 +116,3 @@ def test_bad_midi_file_exits_nonzero_with_one_line_and_no_traceback(tmp_path, co
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and problem in lines[0]
     assert "Traceback" not in result.stderr
-
-
-def test_unknown_name_exits_nonzero_with_one_line():
-    result = seqgen("data", "export", "no-such-data", "--out", "unused")
-    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
-    assert "not a dataset name" in result.stderr
-
-
-def test_roll_of_exported_file_matches_the_benchmark(data_dir, tmp_path):
-    """The real command line: export the JSB test split and read a file back to the benchmark roll."""
-    result = seqgen("data", "export", "jsb", "--out", str(tmp_path), "--limit", "1", data_dir=data_dir)
-    assert result.returncode == 0, result.stderr
-    from seqgen.music.datasets import read_pickle
-
-    expected = read_pickle(data_dir / "boulanger2012" / "JSB Chorales.pickle")["test"][0]
-    np.testing.assert_array_equal(
-        midi_to_roll(tmp_path / "000-test-000.mid", steps_per_quarter=1).roll, expected
-    )
