@@ -75,12 +75,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         model: Annotated[
             Path | None,
-            typer.Option(help="Checkpoint (.pt) from train-music or train-text [default: the shipped "
-                         "RNN-NADE under models/, or $SEQGEN_MODELS_DIR]."),
+            typer.Option(help="Checkpoint (.pt) from train-music or train-text (default: the shipped "
+                         "RNN-NADE, models/bach-rnn-nade.pt in the repository or in $SEQGEN_MODELS_DIR)."),
         ] = None,
         n: Annotated[int, typer.Option("--n", min=1, help="Songs (or texts) generated together in one batch.")] = 1,
         frames: Annotated[
-            int | None, typer.Option(min=1, help="Song length in frames, primer included [default: 128].")
+            int | None, typer.Option(min=1, help="Song length in frames, primer included (default: 128).")
         ] = None,
         seconds: Annotated[
             float | None, typer.Option(help="Song length in seconds instead of --frames.")
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         temperature: Annotated[
             float, typer.Option(help="Divides every logit / energy: < 1 sharper and safer, > 1 wilder.")
         ] = 1.0,
-        gibbs_steps: Annotated[int, typer.Option(min=1, help="Block-Gibbs steps per frame (RNN-RBM).")] = 25,
+        gibbs_steps: Annotated[int, typer.Option(min=1, help="Block-Gibbs steps per frame (RNN-RBM), from v ~ σ(b_v / T).")] = 25,
         primer: Annotated[
             Path | None, typer.Option(help="MIDI file to continue: its frames are fed to the RNN and kept verbatim.")
         ] = None,
@@ -96,12 +96,12 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option(min=1, help="Use only the first N frames of --primer.")
         ] = None,
         tempo: Annotated[
-            float | None, typer.Option(help="Tempo (BPM) of the MIDI files [default: the training data's].")
+            float | None, typer.Option(help="Tempo (BPM) of the MIDI files (default: the training data's).")
         ] = None,
         program: Annotated[int, typer.Option(min=0, max=127, help="General MIDI program (0 = piano).")] = 0,
         velocity: Annotated[int, typer.Option(min=1, max=127, help="Velocity of every note.")] = 80,
         seed: Annotated[
-            int | None, typer.Option(help="Random seed: same seed and options give identical files [default: random].")
+            int | None, typer.Option(help="Random seed: same seed and options give identical files (default: random, printed).")
         ] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
         png: Annotated[bool, typer.Option("--png", help="Also write a piano-roll picture (.png) of each song.")] = False,
