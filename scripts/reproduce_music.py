@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--chunk-len", type=int, default=200)
     ap.add_argument("--patience", type=int, default=25)
+    ap.add_argument("--transpose", type=int, default=0, help="random transposition of training pieces (semitones)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ais-runs", type=int, default=100)
@@ -85,7 +86,7 @@ def main() -> None:
 
     started = time.time()
     fitted = train_music(dataset, model_config, optim_config, train_config, out,
-                         valid_ais_runs=args.valid_ais_runs, valid_ais_steps=args.valid_ais_steps)
+                         valid_ais_runs=args.valid_ais_runs, valid_ais_steps=args.valid_ais_steps, transpose=args.transpose)
     train_seconds = time.time() - started
     model = model_from_checkpoint(load_checkpoint(out / "best.pt"))
     scores = {}
@@ -100,6 +101,7 @@ def main() -> None:
         "name": name,
         "command": shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "seed": args.seed,
+        "transpose": args.transpose,
         "threads": args.threads,
         "train_seconds": round(train_seconds, 1),
         "epochs": fitted.epochs_completed,

@@ -2,6 +2,7 @@
 
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
 
@@ -73,3 +74,32 @@ def test_checkpoint_round_trip_gives_identical_log_probs():
 def test_presets_build():
     for preset in ("paper-rbm", "paper-nade", "paper-rnn", "gru-nade"):
         MusicModel(make_config(preset))
+
+
+def test_batches_pad_mask_chunk_and_carry():
+    from seqgen.music.batching import roll_batches
+
+    data = [np.ones((n, 5), dtype=bool) for n in (7, 3, 5)]
+    out = list(roll_batches(data, batch_size=3, chunk_len=4))
+    assert [carry for _, carry in out] == [False, True]
+    first, second = out[0][0], out[1][0]
+    assert first.rolls.shape == (3, 4, 5) and second.rolls.shape == (3, 3, 5)
+    assert sorted(first.lengths.tolist() + second.lengths.tolist()) == [0, 1, 3, 3, 4, 4]
+    assert float((first.rolls.sum(-1) > 0).float().sum() + (second.rolls.sum(-1) > 0).float().sum()) == 15
+    assert torch.equal(first.mask, first.rolls.sum(-1) > 0)
+
+
+def test_transposition_shifts_each_sequence_and_drops_notes_outside():
+    from seqgen.music.batching import pad_group, transpose_batch
+
+    roll = np.zeros((2, 10), dtype=bool)
+    roll[:, [4, 9]] = True
+    batch = transpose_batch(pad_group([roll] * 8, list(range(8))), 2, torch.Generator().manual_seed(0))
+    shifts = set()
+    for song in batch.rolls:
+        keys = song[0].nonzero().flatten().tolist()
+        shift = keys[0] - 4
+        shifts.add(shift)
+        assert -2 <= shift <= 2 and keys == [k + shift for k in (4, 9) if k + shift < 10]
+        assert torch.equal(song[0], song[1])
+    assert len(shifts) > 1

@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
         epochs: Annotated[int, typer.Option(min=1)] = 100,
         batch_size: Annotated[int, typer.Option(min=1, help="Sequences per mini-batch.")] = 16,
         chunk_len: Annotated[int, typer.Option(min=1, help="Frames per chunk (state carried between).")] = 200,
+        transpose: Annotated[
+            int, typer.Option(min=0, help="Augment: transpose training pieces by up to ±K semitones at random.")
+        ] = 0,
         patience: Annotated[int, typer.Option(help="Epochs without a better valid score before stopping.")] = 20,
         valid_ais_runs: Annotated[int, typer.Option(help="AIS runs for the RBM's validation estimate.")] = 4,
         valid_ais_steps: Annotated[int, typer.Option(help="AIS steps for the RBM's validation estimate.")] = 100,
@@ -84,7 +87,7 @@ def register(app: typer.Typer) -> None:
         model_config.n_visible = dataset.n_pitches
         result = train_music(
             dataset, model_config, optim_config, train_config, out,
-            resume=resume, valid_ais_runs=valid_ais_runs, valid_ais_steps=valid_ais_steps,
+            resume=resume, valid_ais_runs=valid_ais_runs, valid_ais_steps=valid_ais_steps, transpose=transpose,
         )
         console.print(
             f"{model_config.kind} on {dataset.name}: {result.epochs_completed} epochs, best valid log-likelihood "

@@ -66,6 +66,18 @@ def pad_group(rolls: list[np.ndarray], group: list[int]) -> RollBatch:
     return RollBatch(torch.from_numpy(padded), mask, lengths)
 
 
+def transpose_batch(batch: RollBatch, max_shift: int, generator: torch.Generator) -> RollBatch:
+    """Shift each sequence of rolls [B, T, P] by its own random number of semitones in [−max_shift, max_shift]
+    (training-time augmentation); notes pushed outside the P keys are dropped."""
+    n_keys = batch.rolls.shape[-1]
+    shift = torch.randint(-max_shift, max_shift + 1, (batch.rolls.shape[0], 1, 1), generator=generator)
+    source = torch.arange(n_keys) - shift  # key p of the result comes from key p − shift  [B, 1, P]
+    inside = (source >= 0) & (source < n_keys)
+    index = source.clamp(0, n_keys - 1).expand_as(batch.rolls)
+    rolls = batch.rolls.gather(-1, index) * inside
+    return RollBatch(rolls, batch.mask, batch.lengths)
+
+
 def chunk_batch(batch: RollBatch, chunk_len: int | None) -> Iterator[tuple[RollBatch, bool]]:
     """Cut a padded batch along time into chunks of at most `chunk_len` frames; yield (chunk, carry)."""
     total = batch.rolls.shape[1]
@@ -80,7 +92,12 @@ def roll_batches(
     batch_size: int,
     chunk_len: int | None = None,
     generator: torch.Generator | None = None,
+    transpose: int = 0,
 ) -> Iterator[tuple[RollBatch, bool]]:
-    """All (chunk, carry) pairs of one pass over `rolls`; shuffled when a generator is given."""
+    """All (chunk, carry) pairs of one pass over `rolls`; shuffled when a generator is given, and each
+    sequence transposed by a random shift in [−transpose, transpose] semitones when transpose > 0."""
     for group in group_sequences([len(r) for r in rolls], batch_size, generator):
-        yield from chunk_batch(pad_group(rolls, group), chunk_len)
+        batch = pad_group(rolls, group)
+        if transpose > 0:
+            batch = transpose_batch(batch, transpose, generator)
+        yield from chunk_batch(batch, chunk_len)

@@ -34,6 +34,7 @@ class MusicTask:
         valid_ais_runs: int = 4,
         valid_ais_steps: int = 100,
         valid_seed: int = 0,
+        transpose: int = 0,
     ):
         from seqgen.music.stats import roll_statistics
 
@@ -43,15 +44,16 @@ class MusicTask:
         self.dataset, self.kind = dataset, kind
         self.config = train_config
         self.valid_ais_runs, self.valid_ais_steps, self.valid_seed = valid_ais_runs, valid_ais_steps, valid_seed
+        self.transpose = transpose
         self.train_stats = roll_statistics(dataset.splits["train"], low_pitch=dataset.low_pitch)
 
     def batches(self, epoch: int, generator: torch.Generator) -> list[tuple[tuple[torch.Tensor, ...], bool]]:
-        """Shuffled, length-grouped, padded chunks of the training split; carry=True continues a piece."""
+        """Shuffled, length-grouped, padded (optionally transposed) chunks of the training split;
+        carry=True continues a piece."""
+        train, config = self.dataset.splits["train"], self.config
         return [
             ((b.rolls, b.mask), carry)
-            for b, carry in roll_batches(
-                self.dataset.splits["train"], self.config.batch_size, self.config.chunk_len, generator
-            )
+            for b, carry in roll_batches(train, config.batch_size, config.chunk_len, generator, self.transpose)
         ]
 
     def step_loss(self, model: MusicModel, batch: tuple[torch.Tensor, ...], state: Any) -> StepLoss:
@@ -108,14 +110,19 @@ def train_music(
     resume: bool = False,
     valid_ais_runs: int = 4,
     valid_ais_steps: int = 100,
+    transpose: int = 0,
 ) -> FitResult:
-    """Train a MusicModel on a PianoRollDataset; writes best.pt, last.pt and metrics.jsonl in `out_dir`."""
+    """Train a MusicModel on a PianoRollDataset; writes best.pt, last.pt and metrics.jsonl in `out_dir`.
+
+    `transpose` > 0 augments the training split with random transpositions of up to that many semitones.
+    """
     if model_config.n_visible != dataset.n_pitches:
         raise SeqgenError(
             f"dataset {dataset.name} has {dataset.n_pitches} pitches but the model expects {model_config.n_visible}"
         )
     task = MusicTask(
-        dataset, model_config.kind, train_config, valid_ais_runs=valid_ais_runs, valid_ais_steps=valid_ais_steps
+        dataset, model_config.kind, train_config,
+        valid_ais_runs=valid_ais_runs, valid_ais_steps=valid_ais_steps, transpose=transpose,
     )
     torch.manual_seed(train_config.seed)
     model = MusicModel(model_config)
