@@ -141,3 +141,25 @@ def test_a_primer_that_fills_the_song_is_refused() -> None:
     model = MusicModel(MusicModelConfig(kind="rnn", n_visible=8, rnn_hidden=4)).eval()
     with pytest.raises(ValueError, match="primer"):
         sample_rolls(model, n=1, frames=4, primer=np.zeros((4, 8), bool), generator=torch.Generator())
+
+
+def test_one_conditional_draw_and_one_rnn_step_per_frame_whatever_the_number_of_songs(monkeypatch) -> None:
+    """Songs are batched: the number of draws and RNN steps depends on the frames only, never on n."""
+    model = MusicModel(MusicModelConfig(kind="rnn-nade", n_visible=8, rnn_hidden=6, cond_hidden=5)).eval()
+    calls = []
+    draw_frame, step = model.conditional.sample, model.advance
+
+    def counted_draw(biases, *args):
+        calls.append(("draw", len(biases["b_v"])))
+        return draw_frame(biases, *args)
+
+    def counted_step(v, state):
+        calls.append(("step", len(v)))
+        return step(v, state)
+
+    monkeypatch.setattr(model.conditional, "sample", counted_draw)
+    monkeypatch.setattr(model, "advance", counted_step)
+    for n in (1, 64):
+        calls.clear()
+        sample_rolls(model, n=n, frames=10, primer=np.ones((3, 8), bool), generator=torch.Generator())
+        assert calls.count(("step", n)) == 10 and calls.count(("draw", n)) == 7 and len(calls) == 17
