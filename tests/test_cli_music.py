@@ -23,7 +23,7 @@ KEYS = {"log_likelihood_per_frame", "frames", "sequences", "frame_accuracy", "es
 
 
 def seqgen(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SEQGEN_DATA_DIR": str(DATA_DIR)}
+    env = {**os.environ, "SEQGEN_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "seqgen.cli", *map(str, args)], check=False, capture_output=True,
                           text=True, env=env, timeout=300)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -40,6 +41,11 @@ class Conditional(nn.Module):
     ) -> Tensor:
         """A true draw v [..., P] (float 0/1) from the conditional at temperature T."""
         raise NotImplementedError
+
+
+def _lead_shape(b_v: Tensor, b_h: Tensor) -> tuple[int, ...]:
+    """Broadcast leading shape [...] of biases [..., P] and [..., H] (numpy's: torch's imports torch.fx)."""
+    return np.broadcast_shapes(b_v.shape[:-1], b_h.shape[:-1])
 
 
 def _bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -127,7 +133,7 @@ class NADE(Conditional):
     def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
         """Ancestral sampling note by note: v_i ~ Bernoulli(σ(logit_i / T)), a true draw each note."""
         b_v, b_h = biases["b_v"], biases["b_h"]
-        lead = torch.broadcast_shapes(b_v.shape[:-1], b_h.shape[:-1])
+        lead = _lead_shape(b_v, b_h)
         a = b_h.expand(*lead, self.n_hidden).reshape(-1, self.n_hidden).clone()  # [N, H]
         b_v = (b_v / temperature).expand(*lead, self.n_visible).reshape(-1, self.n_visible)
         V = self.V / temperature
@@ -178,7 +184,7 @@ class RBM(Conditional):
     def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
         """Block Gibbs, `gibbs_steps` (default `sample_steps`) rounds started from v_0 ~ σ(b_v / T)."""
         steps = self.sample_steps if gibbs_steps is None else gibbs_steps
-        lead = torch.broadcast_shapes(biases["b_v"].shape[:-1], biases["b_h"].shape[:-1])
+        lead = _lead_shape(biases["b_v"], biases["b_h"])
         b_v = biases["b_v"].expand(*lead, self.n_visible)
         v0 = _bernoulli(torch.sigmoid(b_v / temperature), generator)
         return self.gibbs(v0, biases, steps, generator, temperature)
@@ -217,7 +223,7 @@ class RBM(Conditional):
         """
         if isinstance(betas, int):
             betas = sigmoid_betas(betas)
-        lead = torch.broadcast_shapes(biases["b_v"].shape[:-1], biases["b_h"].shape[:-1])
+        lead = _lead_shape(biases["b_v"], biases["b_h"])
         b_v = biases["b_v"].expand(*lead, self.n_visible).reshape(1, -1, self.n_visible)
         b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(1, -1, self.n_hidden)
         n = b_v.shape[1]
