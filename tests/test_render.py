@@ -43,9 +43,11 @@ def test_notes_primer_and_time_axis_land_where_expected() -> None:
     roll[15, 71 - 21] = True  # B4 late
     image = roll_image(roll, primer_frames=5, frame_px=2, pitch_px=3)
     assert image.shape == (36, 40, 3)
-    top_row, bottom_row = image[0:3], image[33:36]  # highest pitch (B4) at the top, C4 at the bottom
+    top_row, bottom_row = image[0:2], image[33:35]  # highest pitch (B4) at the top, C4 at the bottom
     assert set(map(tuple, top_row[:, 30:32].reshape(-1, 3))) == {(32, 64, 160)}  # a sampled note
-    assert set(map(tuple, bottom_row[:2, 4:6].reshape(-1, 3))) == {(190, 80, 20)}  # a primer note
+    assert set(map(tuple, bottom_row[:, 4:6].reshape(-1, 3))) == {(190, 80, 20)}  # a primer note
+    assert tuple(image[2, 30]) == (255, 255, 255)  # a one-pixel gap under each key's notes
+    assert tuple(image[35, 30]) == (190, 194, 204)  # the line under C
     assert tuple(image[10, 0]) == (255, 236, 204)  # primer shading
     assert tuple(image[10, 20]) != (255, 236, 204)
 

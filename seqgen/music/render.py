@@ -58,18 +58,24 @@ def roll_image(
     colours = np.array(
         [_WHITE_KEY, _BLACK_KEY, _NOTE, _PRIMER_SHADE, _PRIMER_NOTE, _BAR_LINE, _OCTAVE_LINE], dtype=np.uint8
     )
-    black = np.isin(pitches % 12, _BLACK_PITCH_CLASSES)[:, None]
-    index = np.where(notes, 2, np.where(black, 1, 0))
     primer = np.arange(frames) < primer_frames
-    index[:, primer] = np.where(notes[:, primer], 4, 3)
+    background = np.where(np.isin(pitches % 12, _BLACK_PITCH_CLASSES)[:, None], 1, 0)
+    background = np.where(primer, 3, background)  # [rows, T]
+    index = np.where(notes, np.where(primer, 4, 2), background)
 
-    pixels = np.repeat(np.repeat(index, pitch_px, axis=0), frame_px, axis=1)
-    empty = (pixels == 0) | (pixels == 1)
+    def scale(grid: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(grid, pitch_px, axis=0), frame_px, axis=1)
+
+    pixels, empty = scale(index), scale(background)
+    gaps = np.arange(pitch_px - 1, len(pitches) * pitch_px, pitch_px)  # last pixel row of each key
+    if pitch_px > 2:
+        pixels[gaps] = empty[gaps]  # so that notes on neighbouring keys stay apart
     if bar_frames:
         bars = np.arange(bar_frames, frames, bar_frames) * frame_px
-        pixels[:, bars] = np.where(empty[:, bars], 5, pixels[:, bars])
-    c_lines = np.flatnonzero(pitches % 12 == 0) * pitch_px + pitch_px - 1
-    pixels[c_lines] = np.where(empty[c_lines] | (pixels[c_lines] == 3), 6, pixels[c_lines])
+        pixels[:, bars] = np.where(pixels[:, bars] < 2, 5, pixels[:, bars])
+    c_lines = gaps[pitches % 12 == 0]
+    on_note = np.isin(pixels[c_lines], (2, 4))
+    pixels[c_lines] = np.where(on_note, pixels[c_lines], 6)  # a line under each C (notes win if keys are thin)
     return colours[pixels]
 
 
