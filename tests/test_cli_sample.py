@@ -135,11 +135,14 @@ def test_text_checkpoint_dispatches_to_continue_prompt(tmp_path, monkeypatch) ->
 def bad_input_args(case: str, ckpt, tmp_path) -> list:
     """Command-line arguments for one kind of bad input (files created in tmp_path)."""
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    save_checkpoint(tmp_path / "no-data.pt", {"format_version": 1, "task": "music", "kind": "rnn-nade",
+                                              "model_config": {}, "state_dict": {}})
     (tmp_path / "bad.mid").write_bytes(b"MThd garbage")
     roll_to_midi(np.ones((8, 88), bool), tmp_path / "long.mid", steps_per_quarter=SPQ)
     return {
         "garbage model": ["--model", tmp_path / "garbage.pt", "--out", tmp_path / "x.mid"],
         "missing model": ["--model", tmp_path / "nope.pt", "--out", tmp_path / "x.mid"],
+        "music model without data settings": ["--model", tmp_path / "no-data.pt", "--out", tmp_path / "x.mid"],
         "no shipped model": ["--out", tmp_path / "x.mid"],
         "bad primer": ["--model", ckpt, "--out", tmp_path / "x.mid", "--primer", tmp_path / "bad.mid"],
         "primer too long": ["--model", ckpt, "--out", tmp_path / "x.mid", "--frames", 8, "--primer",
@@ -150,7 +153,7 @@ def bad_input_args(case: str, ckpt, tmp_path) -> list:
     }[case]
 
 
-@pytest.mark.parametrize("case", ["missing model", "no shipped model", "bad primer", "primer too long",
+@pytest.mark.parametrize("case", ["missing model", "music model without data settings", "no shipped model", "bad primer", "primer too long",
                                   "music without --out", "text option for music", "frames and seconds"])
 def test_bad_input_raises_a_one_line_error(case, ckpt, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SEQGEN_MODELS_DIR", str(tmp_path / "empty"))

@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
                 ckpt, out, n=n, frames=frames, seconds=seconds, temperature=temperature,
                 gibbs_steps=gibbs_steps, primer=primer, primer_frames=primer_frames, tempo_bpm=tempo,
                 program=program, velocity=velocity, seed=seed, device=torch_device, png=png, wav=wav,
-                on_frame=lambda done, total: bar.update(task, completed=done, total=total),
+                on_frame=lambda done, total: bar.update(task, completed=done, total=total), source=model,
             )
         frames_out = result.rolls.shape[1]
         console.print(

@@ -99,11 +99,11 @@ class MusicSamples:
     train_stats: dict[str, float] | None = None
 
 
-def load_primer(path: Path, data: dict, quantisation: Quantisation, frames: int | None) -> np.ndarray:
+def load_primer(
+    path: Path, low_pitch: int, n_pitches: int, quantisation: Quantisation, frames: int | None
+) -> np.ndarray:
     """The first `frames` frames (all if None) of a MIDI file as a roll bool[T0, P] on the model's grid."""
-    result = midi_to_roll(
-        path, low_pitch=data["low_pitch"], n_pitches=data["n_pitches"], **quantisation.grid_kwargs()
-    )
+    result = midi_to_roll(path, low_pitch=low_pitch, n_pitches=n_pitches, **quantisation.grid_kwargs())
     if result.dropped_notes:
         log.warning("%s: %d notes outside the model's pitch range were dropped", path, result.dropped_notes)
     roll = result.roll if frames is None else result.roll[:frames]
@@ -131,30 +131,37 @@ def sample_music(
     png: bool = False,
     wav: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
+    source: str | Path = "checkpoint",
 ) -> MusicSamples:
     """Sample `n` songs from a music checkpoint and write them to `out` (numbered when n > 1).
 
     The length is `frames` or `seconds` (primer included; default 128 frames); the tempo defaults to
     the training data's. Also writes PNG / WAV beside each MIDI file when asked, and returns statistics
-    of the generated frames (primer excluded) next to the training data's.
+    of the generated frames (primer excluded) next to the training data's. `source` names the
+    checkpoint in error messages.
     """
-    data = ckpt["data"]
-    quantisation = Quantisation.from_dict(data["quantisation"])
+    try:
+        data = ckpt["data"]
+        quantisation = Quantisation.from_dict(data["quantisation"])
+        low_pitch, n_pitches = int(data["low_pitch"]), int(data["n_pitches"])
+        model = model_from_checkpoint(ckpt)
+    except (KeyError, TypeError, ValueError, SeqgenError) as exc:
+        reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else str(exc)
+        raise SeqgenError(f"{source}: not a usable music checkpoint ({reason})") from None
     if tempo_bpm is not None:
         quantisation = replace(quantisation, tempo_bpm=tempo_bpm)
     if seconds is not None:
         frames = max(1, round(seconds / quantisation.frame_seconds))
     frames = 128 if frames is None else frames
-    primer_roll = None if primer is None else load_primer(primer, data, quantisation, primer_frames)
+    primer_roll = None if primer is None else load_primer(primer, low_pitch, n_pitches, quantisation, primer_frames)
     if primer_roll is not None and primer_roll.shape[0] >= frames:
         raise SeqgenError(
             f"{primer}: the primer has {primer_roll.shape[0]} frames but the song only {frames} "
             "(ask for more --frames or fewer --primer-frames)"
         )
 
-    model = model_from_checkpoint(ckpt).to(device).eval()
     rolls = sample_rolls(
-        model,
+        model.to(device).eval(),
         n=n,
         frames=frames,
         temperature=temperature,
@@ -168,18 +175,18 @@ def sample_music(
     result = MusicSamples(rolls, n_primer, seed, quantisation.tempo_bpm, numbered_paths(out, n))
     for roll, path in zip(rolls, result.midi_paths):
         roll_to_midi(
-            roll, path, low_pitch=data["low_pitch"], tempo_bpm=quantisation.tempo_bpm, program=program,
+            roll, path, low_pitch=low_pitch, tempo_bpm=quantisation.tempo_bpm, program=program,
             velocity=velocity, **quantisation.grid_kwargs(),
         )
     if png:
         bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
         result.png_paths = numbered_paths(out, n, ".png")
         for roll, path in zip(rolls, result.png_paths):
-            write_roll_png(roll, path, low_pitch=data["low_pitch"], primer_frames=n_primer, bar_frames=bar)
+            write_roll_png(roll, path, low_pitch=low_pitch, primer_frames=n_primer, bar_frames=bar)
     if wav:
         result.wav_paths = numbered_paths(out, n, ".wav")
         for midi_path, path in zip(result.midi_paths, result.wav_paths):
             result.wav_renderer = midi_file_to_wav(midi_path, path)
-    result.sample_stats = roll_statistics(list(rolls[:, n_primer:]), low_pitch=data["low_pitch"])
+    result.sample_stats = roll_statistics(list(rolls[:, n_primer:]), low_pitch=low_pitch)
     result.train_stats = data.get("train_stats")
     return result
