@@ -117,6 +117,8 @@ def register(app: typer.Typer) -> None:
             raise SeqgenError("give --frames or --seconds, not both")
         if temperature <= 0:
             raise SeqgenError(f"--temperature {temperature}: must be > 0")
+        if seconds is not None and seconds <= 0:
+            raise SeqgenError(f"--seconds {seconds}: must be > 0")
         model = model or shipped_model()
         ckpt = load_checkpoint(model)
         torch_device = choose_device(device)
