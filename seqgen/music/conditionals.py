@@ -230,11 +230,13 @@ class RBM(Conditional):
         v = _bernoulli(torch.sigmoid(b_v).expand(runs, n, self.n_visible), generator)
         log_w = b_v.new_zeros(runs, n)
         betas = betas.tolist()
+        w_t = self.W.T.expand(runs, self.n_hidden, self.n_visible)
         for prev, beta in itertools.pairwise(betas):
             vW = v @ self.W
-            log_w += F.softplus(b_h + beta * vW).sum(-1) - F.softplus(b_h + prev * vW).sum(-1)
-            h = _bernoulli(torch.sigmoid(b_h + beta * vW), generator)
-            v = _bernoulli(torch.sigmoid(b_v + beta * (h @ self.W.T)), generator)
+            x = torch.add(b_h, vW, alpha=beta)
+            log_w += F.softplus(x).sum(-1) - F.softplus(torch.add(b_h, vW, alpha=prev)).sum(-1)
+            h = _bernoulli(torch.sigmoid(x), generator)
+            v = _bernoulli(torch.sigmoid(torch.baddbmm(b_v, h, w_t, alpha=beta)), generator)
         log_z0 = F.softplus(b_v[0]).sum(-1) + F.softplus(b_h[0]).sum(-1)
         log_mean_w = torch.logsumexp(log_w, 0) - math.log(runs)
         w = torch.exp(log_w - log_mean_w)  # weights relative to their mean
