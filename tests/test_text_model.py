@@ -68,8 +68,9 @@ def test_batchify_layout_and_chunks_carry_state():
         batchify(torch.arange(3), 4)
 
 
-def test_continuations_start_with_prompt_and_follow_the_seed():
-    tok = train_tokenizer("sentencepiece", TEXT, vocab_size=300)
+@pytest.mark.parametrize(("kind", "vocab_size"), [("char", None), ("sentencepiece", 300), ("word", None)])
+def test_continuations_start_with_prompt_and_follow_the_seed(kind, vocab_size):
+    tok = train_tokenizer(kind, TEXT, vocab_size=vocab_size)
     torch.manual_seed(0)
     model = TextLM(TextModelConfig(tok.vocab_size, 8, RecurrentConfig(8, 16, leaky=True))).eval()
 
@@ -78,6 +79,8 @@ def test_continuations_start_with_prompt_and_follow_the_seed():
 
     texts = sample(3)
     assert len(texts) == 5 and all(t.startswith("the cat") for t in texts)
+    if kind == "word":
+        assert all(t[len("the cat")] in " \n" for t in texts)  # words stay separated from the prompt
     assert sample(3) == texts and sample(4) != texts
     assert len(set(texts)) > 1  # the batch draws independent continuations
     greedy = sample(5, top_k=1)

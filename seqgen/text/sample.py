@@ -63,13 +63,18 @@ def continue_text(
     n: int = 1,
     generator: torch.Generator | None = None,
 ) -> list[str]:
-    """n texts, each the prompt followed by `length` sampled tokens (the model reads a newline first)."""
+    """n texts, each the prompt followed by `length` sampled tokens (the model reads a newline first).
+
+    The continuation is the decoded text after the decoded prompt, so a word tokenizer's spacing is kept.
+    """
     device = model.output.weight.device
-    context = torch.as_tensor([tokenizer.newline, *tokenizer.encode(prompt).tolist()], device=device)
+    prompt_ids = tokenizer.encode(prompt).tolist()
+    context = torch.as_tensor([tokenizer.newline, *prompt_ids], device=device)
     ids = sample_tokens(
         model, context, length=length, n=n, temperature=temperature, top_k=top_k, generator=generator
     )
-    return [prompt + tokenizer.decode(row) for row in ids.cpu().numpy()]
+    head = tokenizer.decode(prompt_ids)  # decoded with the prompt, so word tokens get their separating space
+    return [prompt + tokenizer.decode(prompt_ids + row.tolist())[len(head) :] for row in ids.cpu().numpy()]
 
 
 def continue_prompt(
