@@ -18,6 +18,7 @@ from seqgen.cli import _register_commands, app
 from seqgen.errors import SeqgenError
 from seqgen.music.model import MusicModel, MusicModelConfig
 from seqgen.music.pianoroll import Quantisation, midi_to_roll, roll_to_midi
+from seqgen.music.sample import shipped_model
 
 _register_commands()
 TEMPO, SPQ = 100.0, 2  # the tiny checkpoint's data: 2 frames per quarter note at 100 BPM (0.3 s per frame)
@@ -170,3 +171,12 @@ def test_bad_model_exits_1_with_one_line_on_stderr(ckpt, tmp_path) -> None:
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["bach-rnn-nade.pt", "bach-rnn-rbm.pt"])
+def test_shipped_models_load_and_sample(name, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("SEQGEN_MODELS_DIR", raising=False)
+    model = shipped_model(name)
+    result = sample("--model", model, "--out", tmp_path / "s.mid", "--frames", 8, "--gibbs-steps", 5, "--seed", 0)
+    assert "8 frames" in result.output
+    assert midi_tempo(tmp_path / "s.mid") == pytest.approx(100)  # the chorales' tempo, from the checkpoint
