@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--ais-steps", type=int, default=1000)
     ap.add_argument("--final-valid-ais-runs", type=int, default=10, help="AIS runs when scoring valid at the end")
     ap.add_argument("--score-only", action="store_true", help="score OUT/best.pt of an earlier run, no training")
+    ap.add_argument("--resume", action="store_true", help="continue an earlier run from OUT/last.pt (e.g. more --epochs)")
     ap.add_argument("--valid-ais-runs", type=int, default=4)
     ap.add_argument("--valid-ais-steps", type=int, default=100)
     ap.add_argument("--out", type=Path, default=Path("runs"))
@@ -90,7 +91,7 @@ def main() -> None:
 
     if not args.score_only:
         train_music(dataset, model_config, optim_config, train_config, out, valid_ais_runs=args.valid_ais_runs,
-                    valid_ais_steps=args.valid_ais_steps, transpose=args.transpose)
+                    valid_ais_steps=args.valid_ais_steps, transpose=args.transpose, resume=args.resume)
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = max(metrics, key=lambda m: m["valid"]["score"] if m["valid"]["score"] is not None else -math.inf)
     model = model_from_checkpoint(load_checkpoint(out / "best.pt"))
@@ -106,6 +107,7 @@ def main() -> None:
         "name": name,
         "command": shlex.join(["python", *(a for a in sys.argv if a != "--score-only")]),
         "scored_separately": args.score_only,
+        "resumed": args.resume,
         "seed": args.seed,
         "transpose": args.transpose,
         "threads": args.threads,
