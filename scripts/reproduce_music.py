@@ -105,7 +105,7 @@ def main() -> None:
         "dataset": args.data,
         "model": model_config.kind,
         "name": name,
-        "command": shlex.join(["python", *(a for a in sys.argv if a != "--score-only")]),
+        "command": shlex.join(["python", *(a for a in sys.argv if a not in ("--score-only", "--resume"))]),
         "scored_separately": args.score_only,
         "resumed": args.resume,
         "seed": args.seed,
