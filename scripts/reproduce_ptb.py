@@ -3,7 +3,8 @@
 Character level: a leaky tanh RNN with simplified Nesterov momentum and norm clipping, reported in bits
 per character of the raw text (one character per published char token incl. `_`, plus end-of-line);
 word level: per-word test perplexity (`<eos>` counted as a word). Writes results/ptb-<level>.json with the
-command, seed, threads, sizes, time and the paper figures. Training resumes from OUT/last.pt with --resume;
+command (every invocation of a resumed run, from OUT/commands.txt), seed, threads, sizes, time and the
+paper figures. Training resumes from OUT/last.pt with --resume (a new lr schedule may be given then);
 --score-only re-scores OUT/best.pt (e.g. of a run still in progress).
 
     python scripts/reproduce_ptb.py --level char --out runs/ptb-char --threads 1
@@ -76,7 +77,11 @@ def main() -> None:
     out = args.out or Path(f"runs/ptb-{args.level}")
     results = args.results or Path(f"results/ptb-{args.level}.json")
     corpus = load_corpus("ptb-char" if args.level == "char" else "ptb")
+    command = " ".join([Path(sys.executable).name, *sys.argv])
     if not args.score_only:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "commands.txt", "a", encoding="utf-8") as log_file:
+            log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {command}\n")
         train_text(
             corpus,
             tokenizer=args.tokenizer,
@@ -104,7 +109,8 @@ def main() -> None:
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     report = {
         "corpus": corpus.name,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command,
+        "commands": (out / "commands.txt").read_text(encoding="utf-8").splitlines(),
         "seed": ckpt["seed"],
         "threads": args.threads,
         "checkpoint": str(out / "best.pt"),
