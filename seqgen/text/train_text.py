@@ -8,6 +8,7 @@ Validation each epoch scores the whole valid text exactly (seqgen.text.score.sco
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ def train_text(
         "%s: %s train tokens, vocabulary %d, %.2f characters per token",
         corpus.name, f"{len(task.stream) - 1:,}", tok.vocab_size, task.chars_per_token,
     )  # fmt: skip
-    recurrent = RecurrentConfig(**{**recurrent.__dict__, "input_size": embedding_size})
+    recurrent = replace(recurrent, input_size=embedding_size)
     torch.manual_seed(train_config.seed)
     model = TextLM(TextModelConfig(tok.vocab_size, embedding_size, recurrent))
     result = fit(task, model, optim_config, train_config, out_dir, resume=resume)
