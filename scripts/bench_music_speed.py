@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -57,6 +58,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dataset = load_dataset(args.data)
     config = TrainConfig(batch_size=args.batch_size, chunk_len=args.chunk_len)
+    load_before = os.getloadavg()[0]
     rows = []
     for label, preset, overrides in CASES:
         torch.manual_seed(0)
@@ -75,7 +77,8 @@ def main() -> None:
         "threads": args.threads,
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
-        "note": "best of the timed passes; the 2-core machine was shared with other jobs",
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "note": "best of the timed passes; the 2-core machine was shared with other jobs (load before/after)",
         "results": rows,
     }
     write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
