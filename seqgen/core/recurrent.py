@@ -137,9 +137,14 @@ class Recurrent(nn.Module):
 
     def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         """One time step x_t [B, I] → (h_t [B, H], state); equals `forward` on a length-1 sequence."""
-        if self.config.cell in ("lstm", "gru"):
-            h, state = self._forward_library(x_t.unsqueeze(1), state)
-            return self.dropout(h.squeeze(1)), state
+        if self.config.cell in ("lstm", "gru"):  # the cell functions skip nn.LSTM/GRU's per-call weight packing
+            r = self.rnn
+            weights = (r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
+            if self.config.cell == "lstm":
+                state = torch.lstm_cell(x_t, state, *weights)
+                return self.dropout(state[0]), state
+            h = torch.gru_cell(x_t, state, *weights)
+            return self.dropout(h), h
         z = torch.addmm(torch.addmm(self.b_u, x_t, self.W_vu.t()), state, self.W_uu.t())
         h = _ACTIVATIONS[self.config.cell](z)
         if self.config.leaky:
