@@ -1,0 +1,1 @@
+"""What music and text share: the recurrent core, the optimisers and the training loop."""

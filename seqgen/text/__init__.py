@@ -1,0 +1,1 @@
+"""Text: corpora, tokenizers, RNN language models, prompt continuation and scoring."""
