@@ -9,15 +9,6 @@ import torch.nn.functional as F
 from seqgen.music.conditionals import NADE, RBM, Bernoulli, sigmoid_betas
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids thread contention on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def all_vectors(d: int) -> torch.Tensor:
     """Every v in {0,1}^d as rows [2^d, d] (double)."""
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)), dtype=torch.float64)

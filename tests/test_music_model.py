@@ -8,15 +8,6 @@ import torch
 
 from seqgen.music.model import MusicModel, make_config, model_from_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids thread contention on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 KINDS = [("rnn-nade", "tanh", False), ("rnn-rbm", "relu", True), ("rnn", "lstm", False), ("rnn-nade", "gru", False)]
 
 

@@ -3,21 +3,11 @@
 from dataclasses import asdict
 
 import numpy as np
-import pytest
 import torch
 
 from seqgen.checkpoint import load_checkpoint, save_checkpoint
 from seqgen.music.model import MusicModel, make_config, model_from_checkpoint
 from seqgen.music.score import score_rolls
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids thread contention on the shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(kind="rnn-nade", p=12, cond_hidden=6, seed=0) -> MusicModel:
