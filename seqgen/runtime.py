@@ -4,40 +4,47 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from seqgen.errors import SeqgenError
 
+if TYPE_CHECKING:
+    import torch
+
 console = Console(stderr=True)
 log = logging.getLogger("seqgen")
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging() -> None:
     """Route library logging through one rich handler on stderr."""
     if not any(isinstance(h, RichHandler) for h in log.handlers):
         log.addHandler(RichHandler(console=console, show_path=False, show_time=False))
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.setLevel(logging.INFO)
     log.propagate = False
 
 
 def choose_device(name: str = "auto") -> torch.device:
     """Resolve `auto|cpu|cuda` once, at the edge of the program."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SeqgenError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+        raise SeqgenError("cuda: no CUDA device is available (use cpu or auto)", param="device")
     if name not in ("cpu", "cuda"):
-        raise SeqgenError(f"--device {name}: expected auto, cpu or cuda")
+        raise SeqgenError(f"{name}: expected auto, cpu or cuda", param="device")
     return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) for reproducible runs."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -45,6 +52,8 @@ def seed_everything(seed: int) -> None:
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """An explicit torch.Generator for samplers, so sampling never depends on global RNG state."""
+    import torch
+
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     return gen

@@ -3,7 +3,8 @@ integration and identity (IRNN) initialisation, plus LSTM and GRU baselines.
 
 Plain units follow u_t = f(W_uu u_{t−1} + W_vu x_t + b_u); leaky units (Bengio et al. 2013)
 h_t = α ⊙ h_{t−1} + (1 − α) ⊙ f(W_uu h_{t−1} + W_vu x_t + b_u) with one α per unit.
-Shapes are batch-first: x [B, T, I], h [B, T, H]; a state is a Tensor [B, H] or, for LSTM, a tuple (h, c).
+Shapes are batch-first: x [B, T, I], h [B, T, H]. The carried state is a `State` (h [B, H], and the
+cell c [B, H] for LSTM) that only this module looks inside: callers use `.h`, `.detach()`, `.repeat(n)`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-
-State = Tensor | tuple[Tensor, Tensor]
 
 CELLS = ("tanh", "relu", "sigmoid", "lstm", "gru")
 INITS = ("auto", "identity", "orthogonal", "gaussian")
@@ -49,6 +48,23 @@ class RecurrentConfig:
             raise ValueError(f"leaky integration applies to tanh/relu/sigmoid units, not {self.cell}")
         if self.tau_max < 1.0:
             raise ValueError(f"tau_max {self.tau_max}: time constants are at least 1 step")
+
+
+@dataclass(frozen=True)
+class State:
+    """What a recurrent layer carries between steps: the output h = u_t [B, H] and, for LSTM, the cell c [B, H]."""
+
+    h: Tensor
+    c: Tensor | None = None
+
+    def detach(self) -> State:
+        """The same values cut from the graph (truncated BPTT between chunks)."""
+        return State(self.h.detach(), None if self.c is None else self.c.detach())
+
+    def repeat(self, n: int) -> State:
+        """A batch-1 state repeated for n sequences [n, H] (one context, n continuations)."""
+        h = self.h.expand(n, -1).contiguous()
+        return State(h, None if self.c is None else self.c.expand(n, -1).contiguous())
 
 
 def leaky_alpha_logits(hidden_size: int, tau_max: float) -> Tensor:
@@ -108,31 +124,26 @@ class Recurrent(nn.Module):
         """Per-unit leak α [H] = σ(alpha_logit), or None for non-leaky units."""
         return torch.sigmoid(self.alpha_logit) if self.config.leaky else None
 
-    def initial_state(self, batch_size: int, like: Tensor) -> State:
-        """Zero state on `like`'s device and dtype: [B, H], or (h, c) for LSTM."""
-        h = like.new_zeros(batch_size, self.config.hidden_size)
-        return (h, h.clone()) if self.config.cell == "lstm" else h
-
-    @staticmethod
-    def detach_state(state: State) -> State:
-        """Cut the graph between chunks (truncated BPTT) without changing values."""
-        return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+    def initial_state(self, batch_size: int) -> State:
+        """Zero state (h, and c for LSTM) [B, H] on the layer's device and dtype."""
+        h = next(self.parameters()).new_zeros(batch_size, self.config.hidden_size)
+        return State(h, h.clone() if self.config.cell == "lstm" else None)
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Run x [B, T, I] from `state` (zeros if None); return outputs h [B, T, H] and the final state."""
         if state is None:
-            state = self.initial_state(x.shape[0], x)
+            state = self.initial_state(x.shape[0])
         cell = self.config.cell
         if cell in ("lstm", "gru"):
             h, state = self._forward_library(x, state)
         elif self.config.leaky or cell == "sigmoid":
-            h = self._forward_loop(x, state)
-            state = h[:, -1]
+            h = self._forward_loop(x, state.h)
+            state = State(h[:, -1])
         else:
             fused = torch.rnn_tanh if cell == "tanh" else torch.rnn_relu
             params = [self.W_vu, self.W_uu, self.b_u, torch.zeros_like(self.b_u)]
-            h, last = fused(x, state.unsqueeze(0), params, True, 1, 0.0, self.training, False, True)
-            state = last.squeeze(0)
+            h, last = fused(x, state.h.unsqueeze(0), params, True, 1, 0.0, self.training, False, True)
+            state = State(last.squeeze(0))
         return self.dropout(h), state
 
     def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
@@ -141,15 +152,15 @@ class Recurrent(nn.Module):
             r = self.rnn
             weights = (r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
             if self.config.cell == "lstm":
-                state = torch.lstm_cell(x_t, state, *weights)
-                return self.dropout(state[0]), state
-            h = torch.gru_cell(x_t, state, *weights)
-            return self.dropout(h), h
-        z = torch.addmm(torch.addmm(self.b_u, x_t, self.W_vu.t()), state, self.W_uu.t())
+                h, c = torch.lstm_cell(x_t, (state.h, state.c), *weights)
+                return self.dropout(h), State(h, c)
+            h = torch.gru_cell(x_t, state.h, *weights)
+            return self.dropout(h), State(h)
+        z = torch.addmm(torch.addmm(self.b_u, x_t, self.W_vu.t()), state.h, self.W_uu.t())
         h = _ACTIVATIONS[self.config.cell](z)
         if self.config.leaky:
-            h = torch.lerp(h, state, self.alpha)
-        return self.dropout(h), h
+            h = torch.lerp(h, state.h, self.alpha)
+        return self.dropout(h), State(h)
 
     def _forward_loop(self, x: Tensor, h: Tensor) -> Tensor:
         """Time loop for leaky or sigmoid units; W_vu x_t + b_u for all t in one matmul [B, T, H]."""
@@ -165,8 +176,8 @@ class Recurrent(nn.Module):
 
     def _forward_library(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """nn.LSTM / nn.GRU with our batch-first state layout ([B, H] instead of [1, B, H])."""
-        if isinstance(state, tuple):
-            h, (h_n, c_n) = self.rnn(x, (state[0].unsqueeze(0), state[1].unsqueeze(0)))
-            return h, (h_n.squeeze(0), c_n.squeeze(0))
-        h, h_n = self.rnn(x, state.unsqueeze(0))
-        return h, h_n.squeeze(0)
+        if state.c is not None:
+            h, (h_n, c_n) = self.rnn(x, (state.h.unsqueeze(0), state.c.unsqueeze(0)))
+            return h, State(h_n.squeeze(0), c_n.squeeze(0))
+        h, h_n = self.rnn(x, state.h.unsqueeze(0))
+        return h, State(h_n.squeeze(0))

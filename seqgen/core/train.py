@@ -2,7 +2,9 @@
 gradient clipping, L1 activation penalty, NaN/Inf guard, validation, early stopping, checkpoints, resume.
 
 Files in `out_dir`: `last.pt` (after every epoch and on Ctrl-C), `best.pt` (best validation score),
-`metrics.jsonl` (one JSON object per completed epoch).
+`metrics.jsonl` (one JSON object per completed epoch). last.pt is the source of truth: it carries the
+metrics of every completed epoch, so a resume rewrites metrics.jsonl and repairs best.pt from it after an
+interrupt at any moment (even between two of the three writes).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from seqgen.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from seqgen.checkpoint import FORMAT_VERSION, has_training_state, load_checkpoint, save_checkpoint
 from seqgen.core.optim import (
     GradClipper,
     OptimConfig,
@@ -47,9 +49,10 @@ class StepLoss:
     activations: Tensor | None = None
 
 
-class Task(Protocol):
-    """What `fit` needs from music or text. An optional attribute `unit` ("frames", "tokens") names
-    what `StepLoss.count` counts, for throughput in logs and metrics."""
+class FitTask(Protocol):
+    """What `fit` needs from a product (music, text). Optional attributes: `unit` ("frames", "tokens") names
+    what `StepLoss.count` counts; `labels` = (train loss name, validation figure name, its key in the
+    `evaluate` dict) for the per-epoch log line."""
 
     def batches(self, epoch: int, generator: torch.Generator) -> Iterable[tuple[Any, bool]]:
         """Yield (batch, carry) for one epoch, shuffled with the CPU `generator` (reseeded from the seed
@@ -116,40 +119,32 @@ class _Progress:
     bad_epochs: int = 0
 
 
-def detach_state(state: Any) -> Any:
-    """Detach every tensor in a state (Tensor, tuple, list, dict or None) for truncated BPTT."""
-    if isinstance(state, Tensor):
-        return state.detach()
-    if isinstance(state, (tuple, list)):
-        return type(state)(detach_state(s) for s in state)
-    if isinstance(state, dict):
-        return {k: detach_state(v) for k, v in state.items()}
-    return state
-
-
 def fit(
-    task: Task,
+    task: FitTask,
     model: nn.Module,
     optim_config: OptimConfig,
     train_config: TrainConfig,
     out_dir: str | Path,
     *,
     resume: bool = False,
+    override: bool = False,
 ) -> FitResult:
     """Train `model` (with a dataclass `model.config`) on `task`; with `resume`, continue from out_dir/last.pt.
 
-    `train_config.epochs` counts all epochs, the resumed ones included. A run interrupted mid-epoch
-    (Ctrl-C) saves last.pt with the current weights and the count of completed epochs; resuming
-    re-runs that epoch from those weights. Weights are never saved unless finite.
+    `train_config.epochs` counts all epochs, the resumed ones included. Resuming with training settings
+    other than the checkpoint's is refused unless `override`. A run interrupted mid-epoch (Ctrl-C) saves
+    last.pt with the current weights and the count of completed epochs; resuming re-runs that epoch from
+    those weights. Weights are never saved unless finite.
     """
     out_dir = Path(out_dir)
     device = choose_device(train_config.device)
     seed_everything(train_config.seed)
     model.to(device)
     optimizer = make_optimizer(model.parameters(), optim_config)
+    _remove_stale_temps(out_dir)
     run, metrics = _Progress(), []
     if resume:
-        run, metrics = _restore(out_dir, model, optimizer, optim_config.name)
+        run, metrics = _restore(out_dir, task, model, optimizer, optim_config, train_config, override)
     clipper = GradClipper(train_config.clip)
     generator = torch.Generator()
     unit = getattr(task, "unit", "items")
@@ -172,6 +167,7 @@ def fit(
             "train_config": asdict(train_config),
             "optim_config": asdict(optim_config),
             "rng": _rng_state(),
+            "metrics": [_json_safe(record) for record in metrics],
         }
 
     with progress() as bar:
@@ -215,7 +211,7 @@ def fit(
                 }
                 metrics.append(record)
                 _save_epoch(out_dir, checkpoint(), improved, metrics)
-                _log_epoch(record, train_config.epochs, unit)
+                _log_epoch(record, train_config.epochs, task)
                 bar.update(
                     epoch_bar, completed=run.epoch, status=f"valid {score:.4g} (best {run.best_valid:.4g})"
                 )
@@ -229,7 +225,7 @@ def fit(
 
 
 def _train_epoch(
-    task: Task,
+    task: FitTask,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     clipper: GradClipper,
@@ -267,7 +263,7 @@ def _train_epoch(
             continue
         optimizer.step()
         run.step += 1
-        state = detach_state(out.state)
+        state = None if out.state is None else out.state.detach()
         loss_sum += float(out.loss.detach()) * out.count
         count += out.count
         rate = count / max(time.perf_counter() - started, 1e-9)
@@ -290,41 +286,81 @@ def _train_epoch(
 
 
 def _save_epoch(out_dir: Path, ckpt: dict[str, Any], improved: bool, metrics: list[dict[str, Any]]) -> None:
-    """Write best.pt (if improved), last.pt and the whole metrics.jsonl, each atomically."""
+    """Write last.pt, then best.pt (if improved), then metrics.jsonl, each atomically; see `_restore`."""
+    save_checkpoint(out_dir / "last.pt", ckpt)
     if improved:
         save_checkpoint(out_dir / "best.pt", ckpt)
-    save_checkpoint(out_dir / "last.pt", ckpt)
-    lines = (json.dumps(_json_safe(record)) for record in metrics)
+    _write_metrics(out_dir, metrics)
+
+
+def _write_metrics(out_dir: Path, metrics: list[dict[str, Any]]) -> None:
+    lines = (json.dumps(_json_safe(record), allow_nan=False) for record in metrics)
     write_text_atomic(out_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
 
 
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Delete temp files an earlier run killed mid-write left behind (.last.pt.*.tmp and the like)."""
+    if out_dir.is_dir():
+        for name in ("last.pt", "best.pt", "metrics.jsonl"):
+            for tmp in out_dir.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+# Settings that may change on resume without --override: more epochs, another device, a new patience.
+_RESUMABLE = {"epochs", "device", "patience"}
+
+
 def _restore(
-    out_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, optim_name: str
+    out_dir: Path,
+    task: FitTask,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    optim_config: OptimConfig,
+    train_config: TrainConfig,
+    override: bool,
 ) -> tuple[_Progress, list]:
-    """Load last.pt into model and optimiser; restore counters, RNG and the metrics of completed epochs."""
+    """Load last.pt into model and optimiser; restore counters, RNG and the metrics of completed epochs;
+    rewrite metrics.jsonl and repair best.pt from it (they may lag if a run was killed between writes)."""
     path = out_dir / "last.pt"
     ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
+    ours = task.checkpoint_info()["task"]
+    if ckpt["task"] != ours:
+        raise SeqgenError(f"{out_dir}: this folder holds a {ckpt['task']} run, not a {ours} run")
+    if not has_training_state(ckpt):
+        raise SeqgenError(f"{path}: holds no training state to resume from")
     if ckpt["model_config"] != asdict(model.config):
-        raise SeqgenError(f"{path}: was trained with a different model configuration than the one given")
-    if ckpt.get("optim_config", {}).get("name") != optim_name:
-        raise SeqgenError(
-            f"{path}: was trained with another optimiser than {optim_name} (its state cannot be reused)"
-        )
+        changed = _changed(ckpt["model_config"], asdict(model.config))
+        raise SeqgenError(f"{path}: was trained with another model configuration ({changed})")
+    changed = _changed(
+        {**ckpt["train_config"], **{f"optim.{k}": v for k, v in ckpt["optim_config"].items()}},
+        {**asdict(train_config), **{f"optim.{k}": v for k, v in asdict(optim_config).items()}},
+        skip=_RESUMABLE,
+    )
+    if changed and not override:
+        raise SeqgenError(f"{path}: resuming with other training settings ({changed}); add --override to accept")
+    if ckpt["optim_config"]["name"] != optim_config.name:
+        raise SeqgenError(f"{path}: was trained with {ckpt['optim_config']['name']}; its state cannot seed {optim_config.name}")
     model.load_state_dict(ckpt["state_dict"])
     optimizer.load_state_dict(ckpt["optimizer_state"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
+    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
     if torch.cuda.is_available() and ckpt["rng"].get("cuda"):
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
     run = _Progress(ckpt["epoch"], ckpt["step"], ckpt["best_valid"], ckpt["best_epoch"], ckpt["bad_epochs"])
-    metrics_path = out_dir / "metrics.jsonl"
-    metrics = []
-    if metrics_path.is_file():
-        records = (json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip())
-        metrics = [r for r in records if r["epoch"] <= run.epoch]
-    log.info(
-        "resuming from %s: epoch %d, step %d, best valid %.4g", path, run.epoch, run.step, run.best_valid
-    )
+    metrics = [r for r in ckpt.get("metrics", []) if r["epoch"] <= run.epoch]
+    _write_metrics(out_dir, metrics)
+    best = out_dir / "best.pt"
+    if run.best_epoch == run.epoch and run.epoch > 0:
+        if not best.is_file() or load_checkpoint(best).get("epoch") != run.epoch:
+            save_checkpoint(best, ckpt)
+    best_text = f"best valid score {run.best_valid:.4f} (epoch {run.best_epoch})" if run.best_epoch else "no best yet"
+    log.info("resuming from %s: epoch %d, step %d, %s", path, run.epoch, run.step, best_text)
     return run, metrics
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any], skip: set[str] = frozenset()) -> str:
+    """'name old → new' for every setting that differs, comma-separated."""
+    keys = [k for k in {**old, **new} if k not in skip and old.get(k) != new.get(k)]
+    return ", ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in keys)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -360,14 +396,18 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _log_epoch(record: dict[str, Any], epochs: int, unit: str) -> None:
-    """One log line per epoch with the figures of its metrics record."""
+def _log_epoch(record: dict[str, Any], epochs: int, task: FitTask) -> None:
+    """One log line per epoch, each figure with its name and sign as the task states them."""
+    unit = getattr(task, "unit", "items")
+    train_label, valid_label, valid_key = getattr(task, "labels", ("train loss", "valid score", "score"))
     log.info(
-        "epoch %d/%d: train %.4f, valid %.4g%s, ‖g‖ mean %.3g max %.3g, clipped %.0f%%, %s %s/s, %.1f s",
+        "epoch %d/%d: %s %.4f, %s %.4f%s, ‖g‖ mean %.3g max %.3g, clipped %.0f%%, %s %s/s, %.1f s",
         record["epoch"],
         epochs,
+        train_label,
         record["train_loss"],
-        record["valid"].get("score", math.nan),
+        valid_label,
+        record["valid"].get(valid_key, math.nan),
         " (best)" if record["best"] else "",
         record["grad_norm_mean"],
         record["grad_norm_max"],

@@ -12,7 +12,7 @@ import torch
 
 import seqgen
 from seqgen.errors import SeqgenError
-from seqgen.music.model import model_from_checkpoint
+from seqgen.fileio import atomic_paths, numbered_paths
 from seqgen.music.pianoroll import Quantisation, midi_to_roll, roll_to_midi
 from seqgen.music.render import midi_file_to_wav, write_roll_png
 from seqgen.music.stats import roll_statistics
@@ -51,8 +51,8 @@ def sample_rolls(
     `on_frame(done, frames)` is called after each frame (for progress bars).
     """
     n_visible = model.config.n_visible
-    like = torch.zeros(n, n_visible, device=device, dtype=next(model.parameters()).dtype)
-    state = model.initial_state(n, like)
+    dtype = next(model.parameters()).dtype
+    state = model.initial_state(n)
     out = torch.zeros(n, frames, n_visible, dtype=torch.bool, device=device)
     start = 0
     if primer is not None:
@@ -61,26 +61,19 @@ def sample_rolls(
             raise ValueError(f"primer {primer.shape} must be [T0, {n_visible}] with 0 < T0 < frames = {frames}")
         primer_t = torch.as_tensor(np.asarray(primer, dtype=bool), device=device)
         out[:, :start] = primer_t
-        primer_v = primer_t.to(like.dtype)
+        primer_v = primer_t.to(dtype)
         for t in range(start):
-            state = model.advance(primer_v[t].expand(n, n_visible), state)
+            state = model.step(primer_v[t].expand(n, n_visible), state)[1]
             if on_frame:
                 on_frame(t + 1, frames)
+    biases = model.next_biases(state)
     for t in range(start, frames):
-        v = model.conditional.sample(model.next_biases(state), generator, temperature, gibbs_steps)
+        v = model.conditional.sample(biases, generator, temperature, gibbs_steps)
         out[:, t] = v.bool()
-        state = model.advance(v, state)
+        biases, state = model.step(v, state)
         if on_frame:
             on_frame(t + 1, frames)
     return out.cpu().numpy()
-
-
-def numbered_paths(out: Path, n: int, suffix: str | None = None) -> list[Path]:
-    """`out` itself for one sample, else out-000, out-001, … (with `suffix` replacing the extension)."""
-    suffix = out.suffix if suffix is None else suffix
-    if n == 1:
-        return [out.with_suffix(suffix)]
-    return [out.with_name(f"{out.stem}-{i:03d}{suffix}") for i in range(n)]
 
 
 @dataclass
@@ -114,6 +107,7 @@ def load_primer(
 
 def sample_music(
     ckpt: dict,
+    model,
     out: Path,
     *,
     n: int = 1,
@@ -127,27 +121,21 @@ def sample_music(
     program: int = 0,
     velocity: int = 80,
     seed: int = 0,
-    device: torch.device | str = "cpu",
     png: bool = False,
     wav: bool = False,
     on_frame: Callable[[int, int], None] | None = None,
-    source: str | Path = "checkpoint",
 ) -> MusicSamples:
     """Sample `n` songs from a music checkpoint and write them to `out` (numbered when n > 1).
 
     The length is `frames` or `seconds` (primer included; default 128 frames); the tempo defaults to
-    the training data's. Also writes PNG / WAV beside each MIDI file when asked, and returns statistics
-    of the generated frames (primer excluded) next to the training data's. `source` names the
-    checkpoint in error messages.
+    the training data's. Also writes PNG / WAV beside each MIDI file when asked, all files or none, and
+    returns statistics of the generated frames (primer excluded) next to the training data's. `model` is
+    the checkpoint's model as loaded by the music task spec (validated there).
     """
-    try:
-        data = ckpt["data"]
-        quantisation = Quantisation.from_dict(data["quantisation"])
-        low_pitch, n_pitches = int(data["low_pitch"]), int(data["n_pitches"])
-        model = model_from_checkpoint(ckpt)
-    except (KeyError, TypeError, ValueError, SeqgenError) as exc:
-        reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else str(exc)
-        raise SeqgenError(f"{source}: not a usable music checkpoint ({reason})") from None
+    data = ckpt["data"]
+    quantisation = Quantisation.from_dict(data["quantisation"])
+    low_pitch, n_pitches = int(data["low_pitch"]), int(data["n_pitches"])
+    device = next(model.parameters()).device
     if tempo_bpm is not None:
         quantisation = replace(quantisation, tempo_bpm=tempo_bpm)
     if seconds is not None:
@@ -161,7 +149,7 @@ def sample_music(
         )
 
     rolls = sample_rolls(
-        model.to(device).eval(),
+        model,
         n=n,
         frames=frames,
         temperature=temperature,
@@ -173,19 +161,24 @@ def sample_music(
     )
     n_primer = 0 if primer_roll is None else primer_roll.shape[0]
     result = MusicSamples(rolls, n_primer, seed, quantisation.tempo_bpm, numbered_paths(out, n))
-    for roll, path in zip(rolls, result.midi_paths):
-        roll_to_midi(
-            roll, path, low_pitch=low_pitch, tempo_bpm=quantisation.tempo_bpm, program=program,
-            velocity=velocity, **quantisation.grid_kwargs(),
-        )
     if png:
-        bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
         result.png_paths = numbered_paths(out, n, ".png")
-        for roll, path in zip(rolls, result.png_paths):
-            write_roll_png(roll, path, low_pitch=low_pitch, primer_frames=n_primer, bar_frames=bar)
     if wav:
         result.wav_paths = numbered_paths(out, n, ".wav")
-        for midi_path, path in zip(result.midi_paths, result.wav_paths):
+    with atomic_paths([*result.midi_paths, *result.png_paths, *result.wav_paths]) as temps:
+        staged = iter(temps)
+        midi_temps, png_temps, wav_temps = (
+            [next(staged) for _ in paths] for paths in (result.midi_paths, result.png_paths, result.wav_paths)
+        )
+        for roll, path in zip(rolls, midi_temps):
+            roll_to_midi(
+                roll, path, low_pitch=low_pitch, tempo_bpm=quantisation.tempo_bpm, program=program,
+                velocity=velocity, **quantisation.grid_kwargs(),
+            )
+        bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
+        for roll, path in zip(rolls, png_temps):
+            write_roll_png(roll, path, low_pitch=low_pitch, primer_frames=n_primer, bar_frames=bar)
+        for midi_path, path in zip(midi_temps, wav_temps):
             result.wav_renderer = midi_file_to_wav(midi_path, path)
     result.sample_stats = roll_statistics(list(rolls[:, n_primer:]), low_pitch=low_pitch)
     result.train_stats = data.get("train_stats")

@@ -21,7 +21,7 @@ from seqgen.errors import SeqgenError
 from seqgen.fileio import write_text_atomic
 from seqgen.music.batching import group_sequences, pad_group
 from seqgen.music.conditionals import RBM, Biases
-from seqgen.music.model import MusicModel, model_from_checkpoint
+from seqgen.music.model import MusicModel
 
 # Rows (frames × AIS runs) per AIS chunk: bounds memory at about rows × (P + H) floats.
 _AIS_ROWS = 1 << 16
@@ -126,23 +126,24 @@ def score_rolls(
 
 def score_checkpoint(
     ckpt: dict,
+    model: MusicModel,
     *,
     midi: Path | None = None,
     data: str | None = None,
     split: str = "test",
-    ais_runs: int = 100,
-    ais_steps: int = 1000,
+    ais_runs: int | None = None,
+    ais_steps: int | None = None,
     batch_size: int = 32,
     seed: int = 0,
-    device: torch.device | str = "cpu",
     keep_frames: bool = False,
     on_batch: Callable[[int], None] | None = None,
 ) -> dict:
     """Score a music checkpoint on one MIDI file (read with the checkpoint's pitch range and quantisation)
     or on a dataset split; exactly one of `midi` and `data`. AIS and frame-accuracy samples use `seed`."""
     if (midi is None) == (data is None):
-        raise SeqgenError("score: give either a MIDI file or --data NAME|PATH (and --split), not both or neither")
-    model = model_from_checkpoint(ckpt).to(device)
+        raise SeqgenError("score: give either a MIDI file or a dataset (and split), not both or neither")
+    device = next(model.parameters()).device
+    ais_runs, ais_steps = ais_runs or 100, ais_steps or 1000
     settings = ckpt.get("data") or {}
     low, n_pitches = int(settings.get("low_pitch", 21)), int(settings.get("n_pitches", model.config.n_visible))
     if midi is not None:

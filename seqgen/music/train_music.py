@@ -26,6 +26,7 @@ class MusicTask:
     """The Task protocol for piano-roll datasets: (rolls [B, T, P], mask [B, T]) chunks with carried state."""
 
     unit = "frames"
+    labels = ("train loss (nats/frame)", "valid log-likelihood (nats/frame)", "score")
 
     def __init__(
         self,
@@ -65,7 +66,7 @@ class MusicTask:
         per_frame = model.conditional.loss(rolls, out.biases)  # [B, T]
         count = int(mask.sum())
         loss = (per_frame * mask).sum() / max(count, 1)
-        activations = out.hidden[mask] if model.config.cell == "relu" else None
+        activations = out.hidden[mask] if model.config.recurrent.cell == "relu" else None
         return StepLoss(loss, count, out.state, activations)
 
     def evaluate(self, model: MusicModel, split: str = "valid") -> dict[str, float]:
@@ -110,6 +111,7 @@ def train_music(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    override: bool = False,
     valid_ais_runs: int = 4,
     valid_ais_steps: int = 100,
     transpose: int = 0,
@@ -128,4 +130,4 @@ def train_music(
     )
     torch.manual_seed(train_config.seed)
     model = MusicModel(model_config)
-    return fit(task, model, optim_config, train_config, out_dir, resume=resume)
+    return fit(task, model, optim_config, train_config, out_dir, resume=resume, override=override)

@@ -13,7 +13,6 @@ import torch
 from torch import Tensor, nn
 
 from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
-from seqgen.errors import SeqgenError
 
 LN2 = math.log(2.0)
 
@@ -32,8 +31,8 @@ class TextModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TextModelConfig:
-        """Inverse of `to_dict`."""
-        return cls(d["vocab_size"], d["embedding_size"], RecurrentConfig(**d["recurrent"]))
+        """Inverse of `to_dict`; unknown or missing keys raise TypeError/KeyError."""
+        return cls(**{**d, "recurrent": RecurrentConfig(**d["recurrent"])})
 
 
 class TextLM(nn.Module):
@@ -48,7 +47,7 @@ class TextLM(nn.Module):
 
     def initial_state(self, batch_size: int) -> State:
         """Zero recurrent state for `batch_size` sequences on the model's device."""
-        return self.rnn.initial_state(batch_size, self.output.weight)
+        return self.rnn.initial_state(batch_size)
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State, Tensor]:
         """Inputs ids [B, T] → (logits [B, T, V], final state, hidden activations h [B, T, H])."""
@@ -59,15 +58,6 @@ class TextLM(nn.Module):
         """One token per sequence, ids [B] → (logits [B, V], state)."""
         h, state = self.rnn.step(self.embedding(ids), state)
         return self.output(h), state
-
-
-def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> TextLM:
-    """Rebuild the trained `TextLM` of a text checkpoint, in eval mode on `device`."""
-    if ckpt.get("task") != "text":
-        raise SeqgenError(f"checkpoint task {ckpt.get('task')!r} is not a text language model")
-    model = TextLM(TextModelConfig.from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device).eval()
 
 
 @torch.no_grad()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from seqgen.core.recurrent import State
 from seqgen.errors import SeqgenError
-from seqgen.runtime import choose_device
-from seqgen.text.model import TextLM, model_from_checkpoint
-from seqgen.text.tokenizer import Tokenizer, tokenizer_from_dict
+from seqgen.text.model import TextLM
+from seqgen.text.tokenizer import Tokenizer
 
 
 @torch.no_grad()
@@ -33,7 +31,7 @@ def sample_tokens(
         raise SeqgenError(f"--top-k {top_k}: must be at least 1")
     logits, state, _ = model(context.unsqueeze(0))
     logits = logits[:, -1].expand(n, -1)
-    state = _repeat(state, n)
+    state = state.repeat(n)
     out = context.new_empty(n, length)
     for t in range(length):
         scaled = logits / temperature
@@ -43,13 +41,6 @@ def sample_tokens(
         out[:, t] = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator).squeeze(1)
         logits, state = model.step(out[:, t], state)
     return out
-
-
-def _repeat(state: State, n: int) -> State:
-    """A batch-1 state [1, H] (or LSTM tuple) repeated for n sequences [n, H]."""
-    if isinstance(state, tuple):
-        return tuple(s.expand(n, -1).contiguous() for s in state)
-    return state.expand(n, -1).contiguous()
 
 
 def continue_text(
@@ -75,25 +66,3 @@ def continue_text(
     )
     head = tokenizer.decode(prompt_ids)  # decoded with the prompt, so word tokens get their separating space
     return [prompt + tokenizer.decode(prompt_ids + row.tolist())[len(head) :] for row in ids.cpu().numpy()]
-
-
-def continue_prompt(
-    ckpt: dict,
-    prompt: str,
-    *,
-    length: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    n: int = 1,
-    generator: torch.Generator | None = None,
-    device: str | torch.device = "auto",
-) -> list[str]:
-    """Continue `prompt` with a text checkpoint (a dict from load_checkpoint); `length` is in tokens."""
-    if length < 0 or n < 1:
-        raise SeqgenError(f"--length {length} / --n {n}: need length ≥ 0 and n ≥ 1")
-    device = choose_device(device) if isinstance(device, str) else device
-    model = model_from_checkpoint(ckpt, device)
-    return continue_text(
-        model, tokenizer_from_dict(ckpt["tokenizer"]), prompt,
-        length=length, temperature=temperature, top_k=top_k, n=n, generator=generator,
-    )  # fmt: skip

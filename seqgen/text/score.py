@@ -9,14 +9,10 @@ state with no context cut, so the figures are exact for the model.
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
 import torch
 
-from seqgen.runtime import choose_device
-from seqgen.text.corpus import read_text_file
-from seqgen.text.model import TextLM, model_from_checkpoint, sequence_nll_bits
-from seqgen.text.tokenizer import Tokenizer, tokenizer_from_dict
+from seqgen.text.model import TextLM, sequence_nll_bits
+from seqgen.text.tokenizer import Tokenizer
 
 
 def count_words(text: str) -> int:
@@ -39,11 +35,3 @@ def score_text(model: TextLM, tokenizer: Tokenizer, text: str) -> dict[str, floa
         "words": words,
         "bits": bits,
     }
-
-
-def score_text_file(ckpt: dict, path: str | Path, device: str | torch.device = "auto") -> dict:
-    """Score a UTF-8 text file with a text checkpoint (as loaded by seqgen.checkpoint.load_checkpoint)."""
-    device = choose_device(device) if isinstance(device, str) else device
-    text = read_text_file(Path(path))
-    model = model_from_checkpoint(ckpt, device)
-    return score_text(model, tokenizer_from_dict(ckpt["tokenizer"]), text)

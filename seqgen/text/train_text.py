@@ -17,7 +17,6 @@ from torch import nn
 
 from seqgen.checkpoint import load_checkpoint
 from seqgen.core.optim import OptimConfig
-from seqgen.core.recurrent import RecurrentConfig
 from seqgen.core.train import FitResult, StepLoss, TrainConfig, fit
 from seqgen.errors import SeqgenError
 from seqgen.runtime import log
@@ -46,6 +45,7 @@ class TextTask:
     """The Task protocol for a token stream: TBPTT chunks (inputs [B, T], targets [B, T]) with carried state."""
 
     unit = "tokens"
+    labels = ("train bits/char", "valid bits/char", "bits_per_char")
 
     def __init__(self, corpus: TextCorpus, tokenizer: Tokenizer, train_config: TrainConfig):
         for split in ("train", "valid"):
@@ -105,20 +105,23 @@ def train_text(
     tokenizer: str | None = None,
     vocab_size: int | None = None,
     sp_model: str = "unigram",
-    embedding_size: int = 64,
-    recurrent: RecurrentConfig,
+    model_config: TextModelConfig,
     optim_config: OptimConfig,
     train_config: TrainConfig,
     out_dir: str | Path,
     resume: bool = False,
+    override: bool = False,
 ) -> FitResult:
     """Fit a tokenizer (or reuse the resumed run's) and train a TextLM; writes best.pt, last.pt, metrics.jsonl.
 
-    `recurrent.input_size` is replaced by `embedding_size`.
+    `model_config.vocab_size` is replaced by the tokenizer's.
     """
     last = Path(out_dir) / "last.pt"
     if resume and last.is_file():
-        tok = tokenizer_from_dict(load_checkpoint(last)["tokenizer"])
+        ckpt = load_checkpoint(last)
+        if ckpt["task"] != "text":
+            raise SeqgenError(f"{out_dir}: this folder holds a {ckpt['task']} run, not a text run")
+        tok = tokenizer_from_dict(ckpt["tokenizer"])
     else:
         kind = tokenizer or corpus.default_tokenizer
         log.info("training a %s tokenizer on %s characters", kind, f"{len(corpus.splits['train']):,}")
@@ -128,10 +131,9 @@ def train_text(
         "%s: %s train tokens, vocabulary %d, %.2f characters per token",
         corpus.name, f"{len(task.stream) - 1:,}", tok.vocab_size, task.chars_per_token,
     )  # fmt: skip
-    recurrent = replace(recurrent, input_size=embedding_size)
     torch.manual_seed(train_config.seed)
-    model = TextLM(TextModelConfig(tok.vocab_size, embedding_size, recurrent))
-    result = fit(task, model, optim_config, train_config, out_dir, resume=resume)
+    model = TextLM(replace(model_config, vocab_size=tok.vocab_size))
+    result = fit(task, model, optim_config, train_config, out_dir, resume=resume, override=override)
     if not math.isfinite(result.best_valid):
         log.warning("no epoch completed with a finite validation score")
     return result

@@ -1,0 +1,89 @@
+"""The `seqgen` command line: top-level verbs (train, sample, score, data, ...) that dispatch through the
+task registry. Importing this package imports typer and rich only, never torch, so `--help` is instant."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from seqgen.cli import data, sample, score, train
+from seqgen.errors import SeqgenError
+
+app = typer.Typer(
+    name="seqgen",
+    help="Learn generative models of sequences (polyphonic music, text) and sample from them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.command("train")(train.train)
+app.command("train-music")(train.train_music)
+app.command("train-text")(train.train_text)
+app.command("sample")(sample.sample)
+app.command("score")(score.score)
+app.add_typer(data.app, name="data")
+
+
+def _add_lab() -> None:
+    """Mount `seqgen lab` (the long-term-dependency lab) when its package is present."""
+    try:
+        from seqgen.lab.cli import app as lab_app
+    except ImportError:
+        return
+    app.add_typer(lab_app, name="lab")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"seqgen {version('seqgen')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Learn generative models of sequences (polyphonic music, text) and sample from them."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line shown for a user-facing error: flag names for parameters, file names for OS errors."""
+    if isinstance(exc, SeqgenError):
+        from seqgen.cli.options import flag_of
+
+        return f"{flag_of(exc.param)}: {exc}" if exc.param else str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory (the input is too large for this machine)"
+    name = exc.filename if getattr(exc, "filename", None) else "output"
+    return f"{name}: {exc.strerror or exc}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: a SeqgenError or OS error becomes one line on stderr (exit 1); Ctrl-C exits 130."""
+    from seqgen.runtime import console, setup_logging
+
+    setup_logging()
+    _add_lab()
+    try:
+        app(args=argv, prog_name="seqgen", standalone_mode=False)
+    except (SeqgenError, OSError, MemoryError) as exc:
+        console.print(f"[red]error:[/red] {error_line(exc)}", highlight=False, soft_wrap=True, markup=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("interrupted", highlight=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

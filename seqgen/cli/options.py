@@ -1,0 +1,265 @@
+"""The one option surface: every CLI option is declared once here, with its help, choices and range.
+
+Commands are built from lists of `Opt` (see `command`), so `train`, `train-music` and `train-text` share
+one definition of `--lr`. An option that belongs to one product carries `tasks`; giving it to another
+product is rejected in one place (`reject_inapplicable`). Training options whose best value differs
+between products default to None here and take the product's value from `TRAIN_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from seqgen.errors import SeqgenError
+
+
+class Choice(str, Enum):
+    """Base of the option enums: the CLI shows the values, the code receives plain strings."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Cell = Choice("Cell", {v: v for v in ("tanh", "relu", "sigmoid", "lstm", "gru")})
+Init = Choice("Init", {v: v for v in ("auto", "identity", "orthogonal", "gaussian")})
+Optimizer = Choice("Optimizer", {v: v for v in ("nesterov", "sgd", "adam")})
+LrSchedule = Choice("LrSchedule", {v: v for v in ("constant", "exponential", "step")})
+MomentumSchedule = Choice("MomentumSchedule", {v: v for v in ("constant", "sutskever")})
+Device = Choice("Device", {v: v for v in ("auto", "cpu", "cuda")})
+ModelKind = Choice("ModelKind", {v: v for v in ("rnn-nade", "rnn-rbm", "rnn")})
+Preset = Choice("Preset", {v: v for v in ("paper-nade", "paper-rbm", "paper-rnn", "gru-nade")})
+TokenizerKind = Choice("TokenizerKind", {v: v for v in ("char", "word", "sentencepiece")})
+SpModel = Choice("SpModel", {v: v for v in ("unigram", "bpe")})
+Split = Choice("Split", {v: v for v in ("train", "valid", "test")})
+TaskName = Choice("TaskName", {v: v for v in ("music", "text")})
+
+MUSIC, TEXT = frozenset({"music"}), frozenset({"text"})
+MUSIC_DATA = "jsb, nottingham, musedata, piano-midi, bach-chorales, or a PATH (MIDI folder or file, .pickle, .mat)"
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One CLI option: Python name, type, default, help, and the products it applies to (None: all)."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    flags: tuple[str, ...] = ()
+    tasks: frozenset[str] | None = None
+    panel: str | None = None
+    argument: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flag(self) -> str:
+        """The name users type, e.g. --gibbs-steps."""
+        return self.flags[0].split("/")[0] if self.flags else "--" + self.name.replace("_", "-")
+
+    def parameter(self) -> inspect.Parameter:
+        """This option as a typer-annotated keyword parameter."""
+        maker = typer.Argument if self.argument else typer.Option
+        info = maker(*self.flags, help=self.help, rich_help_panel=self.panel, **self.extra)
+        return inspect.Parameter(
+            self.name, inspect.Parameter.KEYWORD_ONLY, default=self.default, annotation=Annotated[self.type, info]
+        )
+
+
+def _o(name, type_, default, help_, *flags, tasks=None, panel=None, **extra) -> Opt:
+    return Opt(name, type_, default, help_, flags, tasks, panel, False, extra)
+
+
+def _flag(name, help_, *flags, tasks=None, panel=None) -> Opt:
+    """A boolean switch shown as --name only (no <bool> value)."""
+    return Opt(name, bool, False, help_, flags or ("--" + name.replace("_", "-"),), tasks, panel)
+
+
+# ---- the options, grouped as `--help` shows them ------------------------------------------------------
+M, O, T, D = "Model", "Optimisation", "Training", "Data"
+SEED = _o("seed", int, 0, "Random seed: the same seed and options give the same result.")
+DEVICE = _o("device", Device, Device.auto, "Where to compute: auto picks cuda when a GPU is present.")
+OUT_RUN = _o("out", Path, Path("runs/run"), "Folder for best.pt, last.pt and metrics.jsonl.")
+
+MODEL_OPTS = [
+    _o("preset", Preset | None, None, "Paper sizes: paper-nade/-rbm/-rnn = RNN 100 + NADE/RBM 150; gru-nade = GRU 200 + "
+       "NADE 200, dropout 0.3. Other model options override it. Default: paper-nade.", tasks=MUSIC, panel=M),
+    _o("model", ModelKind | None, None, "Per-frame distribution: rnn-nade, rnn-rbm, or rnn (independent notes). "
+       "Default: the preset's.", tasks=MUSIC, panel=M),
+    _o("hidden", int | None, None, "Recurrent units (size of u_t). Default: music the preset's (100), text 512.",
+       "--hidden", "--rnn-hidden", panel=M, min=1),
+    _o("cond_hidden", int | None, None, "Hidden units H of the NADE or RBM. Default: the preset's (150).",
+       tasks=MUSIC, panel=M, min=1),
+    _o("cell", Cell | None, None, "Recurrent unit. Default: music the preset's (tanh), text tanh.", panel=M),
+    _o("leaky", bool | None, None, "Leaky integration with a learned leak per unit (tanh, relu, sigmoid). "
+       "Default: music off, text on.", "--leaky/--no-leaky", panel=M),
+    _o("learn_alpha", bool | None, None, "Learn the leak α per unit, or keep it at its initial value. Default: learn.",
+       "--learn-alpha/--fixed-alpha", panel=M),
+    _o("tau_max", float | None, None, "Largest initial leaky time constant, in steps. Default: 100.", panel=M, min=1.0),
+    _o("init", Init | None, None, "W_uu initialisation: identity is the IRNN, auto = identity for relu, "
+       "orthogonal otherwise. Default: auto.", panel=M),
+    _o("init_scale", float | None, None, "Scale of the W_uu initialisation (0.01 with identity: scaled identity). "
+       "Default: 1.", panel=M, min=0.0),
+    _o("dropout", float | None, None, "Dropout on the recurrent outputs. Default: music the preset's, text 0.",
+       panel=M, min=0.0, max=0.99),
+    _o("cd_k", int | None, None, "Gibbs steps of CD-k training (RNN-RBM). Default: 15.", tasks=MUSIC, panel=M, min=1),
+    _o("embedding", int | None, None, "Token embedding size. Default: 64.", tasks=TEXT, panel=M, min=1),
+]
+OPTIM_OPTS = [
+    _o("optimizer", Optimizer | None, None, "nesterov: the simplified Nesterov momentum of Bengio et al. 2013; "
+       "sgd: classical momentum; adam. Default: music adam, text nesterov.", panel=O),
+    _o("lr", float | None, None, "Learning rate ε. Default: music 0.001, text 1.0.", panel=O, min=0.0),
+    _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule). Default: 0.9.",
+       panel=O, min=0.0, max=0.9999),
+    _o("momentum_schedule", MomentumSchedule | None, None, "constant μ, or sutskever: μ_t = min(1 − 2^(−1 − "
+       "log2(⌊t/250⌋ + 1)), μ_max). Default: constant.", panel=O),
+    _o("lr_schedule", LrSchedule | None, None, "Per-epoch learning rate: constant, exponential (ε·γ^e) or "
+       "step (ε·γ^⌊e/lr_step⌋). Default: constant.", panel=O),
+    _o("lr_decay", float | None, None, "γ of the learning-rate schedule. Default: 1.", panel=O, min=0.0),
+    _o("lr_step", int | None, None, "Epochs per step of the step schedule. Default: 10.", panel=O, min=1),
+    _o("clip", float | None, None, "Gradient-norm clipping threshold; 0 turns clipping off. Default: music 5, text 1.",
+       panel=O, min=0.0),
+    _o("l1", float | None, None, "Weight of the L1 penalty on ReLU activations; 0 is off. Default: 0.",
+       panel=O, min=0.0),
+]
+TRAIN_OPTS = [
+    _o("epochs", int | None, None, "Epochs to train (a resumed run counts its earlier epochs). "
+       "Default: music 100, text 20.", panel=T, min=1),
+    _o("batch_size", int | None, None, "Sequences (music pieces, text rows) per mini-batch. Default: music 16, "
+       "text 32.", panel=T, min=1),
+    _o("chunk_len", int | None, None, "Frames or tokens per truncated-BPTT chunk (the state is carried between). "
+       "Default: music 200, text 100.", panel=T, min=1),
+    _o("patience", int | None, None, "Stop after this many epochs without a better validation score; 0 never "
+       "stops early. Default: music 20, text 5.", panel=T, min=0),
+    _o("transpose", int, 0, "Augment: shift each training piece by a random number of semitones in ±K.",
+       tasks=MUSIC, panel=T, min=0, max=24),
+    _o("valid_ais_runs", int, 4, "RNN-RBM validation: AIS runs per frame.", tasks=MUSIC, panel=T, min=2),
+    _o("valid_ais_steps", int, 100, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
+    SEED,
+    DEVICE,
+    OUT_RUN,
+    _flag("resume", "Continue the run in OUT from last.pt with its own settings.", panel=T),
+    _flag("override", "With --resume, accept training settings that differ from the checkpoint's.", panel=T),
+]
+DATA_OPTS = [
+    _o("data", str | None, None, f"Training data: {MUSIC_DATA}; or ptb / ptb-char (text). "
+       "Default: the embedded bach-chorales.", panel=D),
+    _o("text", Path | None, None, "Train a language model on this UTF-8 text file.", tasks=TEXT, panel=D),
+    _o("valid", Path | None, None, "Validation text file. Default: the tail of --text.", tasks=TEXT, panel=D),
+    _o("valid_fraction", float, 0.1, "Share of --text held out for validation when --valid is absent.",
+       tasks=TEXT, panel=D, min=0.001, max=0.5),
+    _o("data_dir", Path | None, None, "Folder holding the PTB files. Default: $SEQGEN_DATA_DIR, then the cache.",
+       tasks=TEXT, panel=D),
+    _o("tokenizer", TokenizerKind | None, None, "Text units. Default: char, or word for ptb.", tasks=TEXT, panel=D),
+    _o("vocab_size", int | None, None, "Sentencepiece pieces (default 1000) or most frequent words kept.",
+       tasks=TEXT, panel=D, min=2),
+    _o("sp_model", SpModel, SpModel.unigram, "Sentencepiece model type.", tasks=TEXT, panel=D),
+]
+TRAIN = MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS
+
+# The products' values of the shared training options, and why they differ.
+TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "music": {
+        "optimizer": "adam", "lr": 1e-3,  # measured best on JSB so far (results/README.md)
+        "clip": 5.0, "epochs": 100, "batch_size": 16,  # pieces are short: 100 epochs take minutes
+        "chunk_len": 200, "patience": 20,  # most pieces fit one chunk; RBM validation is noisy
+    },
+    "text": {
+        "optimizer": "nesterov", "lr": 1.0,  # the 2013 paper's recipe, 1.50 bpc on PTB chars
+        "clip": 1.0, "epochs": 20, "batch_size": 32,  # one PTB epoch is 5M characters
+        "chunk_len": 100, "patience": 5, "hidden": 512, "leaky": True,
+    },
+}
+SHARED_DEFAULTS: dict[str, Any] = {
+    "momentum": 0.9, "momentum_schedule": "constant", "lr_schedule": "constant", "lr_decay": 1.0,
+    "lr_step": 10, "l1": 0.0, "embedding": 64,
+}
+
+SAMPLE = [
+    _o("out", Path | None, None, "Output file. Music: FILE.mid (with --n N > 1: FILE-000.mid, FILE-001.mid, ...). "
+       "Text: FILE.txt, or print the texts when absent."),
+    _o("model", Path | None, None, "Checkpoint (.pt) from training. Default: the shipped RNN-NADE "
+       "(bach-rnn-nade.pt)."),
+    _o("n", int, 1, "Songs or texts generated together in one batch.", "--n", min=1, max=65536),
+    _o("temperature", float, 1.0, "Divides every logit or energy: below 1 safer, above 1 wilder.", min=1e-3),
+    _o("seed", int | None, None, "Random seed: the same seed and options give identical files. "
+       "Default: a random seed, printed."),
+    DEVICE,
+    _o("frames", int | None, None, "Song length in frames, primer included. Default: 128.", tasks=MUSIC, min=1),
+    _o("seconds", float | None, None, "Song length in seconds instead of --frames.", tasks=MUSIC, min=0.01),
+    _o("gibbs_steps", int | None, None, "Block-Gibbs steps per frame (RNN-RBM). Default: the checkpoint's.",
+       tasks=MUSIC, min=1),
+    _o("primer", Path | None, None, "MIDI file to continue: its frames are read by the RNN and kept verbatim.",
+       tasks=MUSIC),
+    _o("primer_frames", int | None, None, "Use only the first N frames of --primer.", tasks=MUSIC, min=1),
+    _o("tempo", float | None, None, "Tempo (BPM) of the MIDI files. Default: the training data's.",
+       tasks=MUSIC, min=1.0, max=1000.0),
+    _o("program", int, 0, "General MIDI program of the notes (0 = piano).", tasks=MUSIC, min=0, max=127),
+    _o("velocity", int, 80, "Velocity of every note.", tasks=MUSIC, min=1, max=127),
+    _flag("png", "Also draw each song as a piano-roll picture (.png).", tasks=MUSIC),
+    _flag("wav", "Also render each song as audio (.wav).", tasks=MUSIC),
+    _o("prompt", str | None, None, "Text to continue.", tasks=TEXT),
+    _o("length", int, 200, "Tokens to generate after the prompt.", tasks=TEXT, min=1),
+    _o("top_k", int | None, None, "Sample among the K likeliest tokens only.", tasks=TEXT, min=1),
+]
+
+SCORE = [
+    Opt("file", Path | None, None, "A MIDI file (music model) or a UTF-8 text file (language model).", argument=True),
+    _o("model", Path, ..., "Checkpoint (.pt) to score with."),
+    _o("data", str | None, None, f"Score a named data split instead: {MUSIC_DATA}; or ptb / ptb-char (text)."),
+    _o("split", Split, Split.test, "Which split of --data."),
+    _flag("as_json", "Print one JSON object.", "--json"),
+    SEED,
+    DEVICE,
+    _o("batch_size", int, 32, "Sequences scored together.", min=1),
+    _o("per_frame", Path | None, None, "Write each frame's log-likelihood to this CSV file.", tasks=MUSIC),
+    _o("ais_runs", int | None, None, "AIS runs per frame (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=2),
+    _o("ais_steps", int | None, None, "AIS steps per run (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=1),
+    _o("data_dir", Path | None, None, "Folder holding the PTB files (with --data ptb or ptb-char).", tasks=TEXT),
+]
+
+
+def command(options: list[Opt]) -> Callable[[Callable[[dict[str, Any]], None]], Callable[..., None]]:
+    """Turn `body(opts: dict)` into a typer command whose parameters are `options`; enums become strings."""
+
+    def decorate(body: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
+        def run(**kwargs: Any) -> None:
+            body({k: v.value if isinstance(v, Enum) else v for k, v in kwargs.items()})
+
+        run.__signature__ = inspect.Signature([o.parameter() for o in options])  # type: ignore[attr-defined]
+        run.__doc__, run.__name__ = body.__doc__, body.__name__
+        return run
+
+    return decorate
+
+
+def reject_inapplicable(options: list[Opt], given: dict[str, Any], task: str) -> None:
+    """One-line error if an option of another product was given (differs from its default)."""
+    wrong = [o.flag for o in options if o.tasks is not None and task not in o.tasks and given.get(o.name) != o.default]
+    if wrong:
+        raise SeqgenError(f"{', '.join(wrong)}: not an option for {task} models")
+
+
+def resolve_training(options: dict[str, Any], task: str) -> dict[str, Any]:
+    """Fill the unset (None) shared training options with the product's defaults."""
+    defaults = {**SHARED_DEFAULTS, **TRAIN_DEFAULTS[task]}
+    return {k: defaults.get(k) if v is None else v for k, v in options.items()}
+
+
+def only(options: list[Opt], task: str) -> list[Opt]:
+    """The options that apply to `task` (for the train-music / train-text aliases)."""
+    return [o for o in options if o.tasks is None or task in o.tasks]
+
+
+def flag_of(name: str) -> str:
+    """The CLI flag of a library parameter name (e.g. "gibbs_steps" → --gibbs-steps)."""
+    for option in (*TRAIN, *SAMPLE, *SCORE):
+        if option.name == name and not option.argument:
+            return option.flag
+    return "--" + name.replace("_", "-")

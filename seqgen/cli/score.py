@@ -1,0 +1,32 @@
+"""`seqgen score`: log-likelihood of a file or a data split under a model, dispatched on the checkpoint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from seqgen.cli.dispatch import load_for, show
+from seqgen.cli.options import SCORE, command
+from seqgen.errors import SeqgenError
+
+
+@command(SCORE)
+def score(options: dict[str, Any]) -> None:
+    """Score a file or a data split: log-likelihood per frame (music; exact, or an AIS estimate for the RBM)
+    or bits per character and perplexity (text)."""
+    spec, ckpt, model = load_for(SCORE, options, outputs=("per_frame",))
+    from seqgen.runtime import progress
+
+    with progress(transient=True) as bar:
+        task = bar.add_task("score", total=None, status="")
+        outcome = spec.score(ckpt, model, options, lambda n, total: bar.update(task, advance=n))
+    if options["as_json"]:
+        try:
+            typer.echo(json.dumps(outcome.result, allow_nan=False))
+        except ValueError:
+            raise SeqgenError(f"{options['model']}: the score is not a finite number") from None
+        return
+    outcome.lines = [f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in outcome.result.items()]
+    show(outcome)

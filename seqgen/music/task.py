@@ -1,0 +1,107 @@
+"""The music product's registry entry: train, load, sample and score piano-roll models (seqgen.tasks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqgen.errors import SeqgenError
+from seqgen.tasks import Outcome, Progress
+
+TEXT_CORPORA = ("ptb", "ptb-char")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class MusicSpec:
+    """RNN-NADE, RNN-RBM and RNN models of piano-rolls."""
+
+    name = "music"
+    sample_suffixes = (".mid", ".midi")
+
+    def owns_data(self, data: str | None, text: Path | None) -> bool:
+        """Everything that is not text: a benchmark name, a MIDI path, or nothing (the embedded chorales)."""
+        return text is None and data not in TEXT_CORPORA
+
+    def train(self, options: dict[str, Any]) -> tuple[str, bool]:
+        """Load the data, build the configs (seqgen.build) and run the shared training loop."""
+        from seqgen.build import build_configs
+        from seqgen.music.datasets import load_dataset
+        from seqgen.music.train_music import train_music
+
+        dataset = load_dataset(options["data"])
+        configs = build_configs("music", options, n_inputs=dataset.n_pitches)
+        result = train_music(
+            dataset, configs.model, configs.optim, configs.train, options["out"], resume=options["resume"],
+            override=options["override"], valid_ais_runs=options["valid_ais_runs"],
+            valid_ais_steps=options["valid_ais_steps"], transpose=options["transpose"],
+        )  # fmt: skip
+        best = "none yet" if not result.best_epoch else f"{result.best_valid:.4f} nats/frame (epoch {result.best_epoch})"
+        line = (
+            f"{configs.model.kind} on {dataset.name}: {result.epochs_completed} epochs, best valid "
+            f"log-likelihood {best}; checkpoints in {options['out']}"
+        )
+        return line, result.interrupted
+
+    def load(self, ckpt: dict[str, Any], path: Path, device: Any):
+        """The MusicModel of a checkpoint, with its roll format checked, in eval mode on `device`."""
+        from seqgen.music.model import MusicModel, MusicModelConfig
+        from seqgen.music.pianoroll import Quantisation
+
+        try:
+            config = MusicModelConfig.from_dict(ckpt["model_config"])
+            model = MusicModel(config)
+            model.load_state_dict(ckpt["state_dict"])
+            data = ckpt["data"]
+            Quantisation.from_dict(data["quantisation"])
+            if int(data["n_pitches"]) != config.n_visible or not 0 <= int(data["low_pitch"]) <= 127:
+                raise ValueError(f"pitch range {data['low_pitch']}+{data['n_pitches']} does not fit the model")
+        except (KeyError, TypeError, ValueError, RuntimeError, SeqgenError) as exc:
+            reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else _first_line(exc)
+            raise SeqgenError(f"{path}: not a usable music checkpoint ({reason})") from None
+        return model.to(device).eval()
+
+    def sample(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
+        """Songs written as MIDI (and PNG / WAV), with a statistics table beside the training data's."""
+        from seqgen.cli.tables import statistics_table
+        from seqgen.music.sample import sample_music
+
+        if options["out"] is None:
+            raise SeqgenError("a music model writes MIDI: give --out FILE.mid")
+        result = sample_music(
+            ckpt, model, options["out"], n=options["n"], frames=options["frames"], seconds=options["seconds"],
+            temperature=options["temperature"], gibbs_steps=options["gibbs_steps"], primer=options["primer"],
+            primer_frames=options["primer_frames"], tempo_bpm=options["tempo"], program=options["program"],
+            velocity=options["velocity"], seed=options["seed"], png=options["png"], wav=options["wav"],
+            on_frame=progress,
+        )  # fmt: skip
+        lines = [
+            f"{options['n']} song(s) of {result.rolls.shape[1]} frames ({result.primer_frames} from the primer), "
+            f"seed {result.seed}, tempo {result.tempo_bpm:g} BPM"
+        ]
+        if result.wav_renderer:
+            lines.append(f"audio rendered with {result.wav_renderer}")
+        written = [*result.midi_paths, *result.png_paths, *result.wav_paths]
+        return Outcome(written, lines, [statistics_table(result.sample_stats, result.train_stats)])
+
+    def score(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
+        """Log-likelihood per frame and frame accuracy of a MIDI file or a dataset split."""
+        from seqgen.music.score import score_checkpoint, write_per_frame_csv
+
+        result = score_checkpoint(
+            ckpt, model, midi=options["file"], data=options["data"], split=options["split"],
+            ais_runs=options["ais_runs"], ais_steps=options["ais_steps"], batch_size=options["batch_size"],
+            seed=options["seed"], keep_frames=options["per_frame"] is not None,
+            on_batch=lambda n: progress(n, None),
+        )  # fmt: skip
+        written = []
+        if options["per_frame"] is not None:
+            write_per_frame_csv(options["per_frame"], result.pop("per_frame"))
+            written.append(options["per_frame"])
+        return Outcome(written, result=result)
+
+
+SPEC = MusicSpec()
