@@ -16,7 +16,7 @@ from seqgen.commands import data as data_commands
 from seqgen.errors import SeqgenError
 from seqgen.music import embedded
 from seqgen.music.datasets import read_pickle
-from seqgen.music.pianoroll import midi_to_roll
+from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll
 
 README_SIZES = {  # shared/data/README.md: sequences and frames per split (train, valid, test)
     "jsb": ([229, 76, 77], [13807, 4602, 4725]),
@@ -69,7 +69,7 @@ def test_export_writes_playable_midi_at_the_dataset_speed(invoke, data_dir, tmp_
     info = json.loads(invoke("info", str(files[1]), "--json", "--steps-per-quarter", "1"))
     assert info["test"]["sequences"] == 1 and info["quantisation"]["tempo_bpm"] == pytest.approx(100)
     expected = read_pickle(data_dir / "boulanger2012" / "JSB Chorales.pickle")["valid"][0]
-    np.testing.assert_array_equal(midi_to_roll(files[0], steps_per_quarter=1).roll, expected)
+    np.testing.assert_array_equal(midi_to_roll(files[0], RollFormat(Quantisation(1))).roll, expected)
 
 
 def test_unknown_dataset_is_a_one_line_error(invoke):
@@ -88,7 +88,7 @@ def test_info_without_a_name_uses_the_embedded_chorales(invoke, tmp_path, monkey
     assert sum(summary[s]["sequences"] for s in ("train", "valid", "test")) == 3
     invoke("export", "--out", str(tmp_path / "out"), "--split", "train")
     (path,) = (tmp_path / "out").glob("*.mid")
-    assert midi_to_roll(path, steps_per_quarter=2).roll.any()
+    assert midi_to_roll(path, RollFormat(Quantisation(2))).roll.any()
 
 
 def seqgen(*args: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import pytest
 from seqgen.core.optim import OptimConfig
 from seqgen.core.train import TrainConfig
 from seqgen.music.model import make_config
-from seqgen.music.pianoroll import Quantisation, roll_to_midi
+from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi
 from seqgen.music.train_music import train_music
 
 DATA_DIR = Path(os.environ.get("SEQGEN_DATA_DIR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -51,7 +51,7 @@ def trained(tmp_path_factory) -> Path:
 def test_score_midi_file_json_and_per_frame_csv(trained, tmp_path):
     roll = np.zeros((9, 88), dtype=bool)
     roll[np.arange(9), 39 + np.arange(9) % 5] = True
-    roll_to_midi(roll, tmp_path / "song.mid", steps_per_quarter=1)
+    roll_to_midi(roll, tmp_path / "song.mid", RollFormat(Quantisation(1)))
     proc = seqgen("score", tmp_path / "song.mid", "--model", trained, "--json", "--per-frame", tmp_path / "f.csv")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)

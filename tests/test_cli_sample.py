@@ -17,11 +17,12 @@ from seqgen.checkpoint import save_checkpoint
 from seqgen.cli import _register_commands, app
 from seqgen.errors import SeqgenError
 from seqgen.music.model import MusicModel, MusicModelConfig
-from seqgen.music.pianoroll import Quantisation, midi_to_roll, roll_to_midi
+from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll, roll_to_midi
 from seqgen.music.sample import shipped_model
 
 _register_commands()
 TEMPO, SPQ = 100.0, 2  # the tiny checkpoint's data: 2 frames per quarter note at 100 BPM (0.3 s per frame)
+FMT = RollFormat(Quantisation(steps_per_quarter=SPQ, tempo_bpm=TEMPO))
 TRAIN_STATS = {
     "mean_polyphony": 3.9, "empty_frame_rate": 0.01, "pitch_class_entropy": 3.1, "scale_consistency": 0.97,
     "note_length_mean": 1.6, "pitch_min": 36.0, "pitch_max": 81.0, "frames": 1000.0, "sequences": 10.0,
@@ -66,7 +67,7 @@ def test_writes_numbered_midi_png_wav_and_prints_statistics(ckpt, tmp_path) -> N
     for i in range(3):
         midi = tmp_path / f"song-{i:03d}.mid"
         pretty_midi.PrettyMIDI(str(midi))
-        assert midi_to_roll(midi, steps_per_quarter=SPQ).roll.shape == (16, 88)
+        assert midi_to_roll(midi, FMT).roll.shape == (16, 88)
         assert midi_tempo(midi) == pytest.approx(TEMPO)
         assert (tmp_path / f"song-{i:03d}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         with wave.open(str(tmp_path / f"song-{i:03d}.wav")) as wav:
@@ -85,7 +86,7 @@ def test_same_seed_same_bytes_other_seed_other_song(ckpt, tmp_path) -> None:
 
 def test_seconds_and_tempo_set_length_and_playback(ckpt, tmp_path) -> None:
     sample("--model", ckpt, "--out", tmp_path / "s.mid", "--seconds", 3, "--seed", 0)
-    assert midi_to_roll(tmp_path / "s.mid", steps_per_quarter=SPQ).roll.shape[0] == 10  # 3 s / 0.3 s
+    assert midi_to_roll(tmp_path / "s.mid", FMT).roll.shape[0] == 10  # 3 s / 0.3 s
     sample("--model", ckpt, "--out", tmp_path / "t.mid", "--frames", 8, "--tempo", 90, "--seed", 0)
     assert midi_tempo(tmp_path / "t.mid") == pytest.approx(90, rel=1e-5)  # whole microseconds per beat
     assert pretty_midi.PrettyMIDI(str(tmp_path / "t.mid")).get_end_time() == pytest.approx(8 * 60 / (90 * SPQ))
@@ -95,10 +96,10 @@ def test_primer_frames_are_kept_verbatim(ckpt, tmp_path) -> None:
     primer = np.zeros((6, 88), bool)
     primer[[0, 1, 2], 39] = True
     primer[[3, 4], [43, 46]] = True
-    roll_to_midi(primer, tmp_path / "primer.mid", steps_per_quarter=SPQ, tempo_bpm=TEMPO)
+    roll_to_midi(primer, tmp_path / "primer.mid", FMT)
     result = sample("--model", ckpt, "--out", tmp_path / "p.mid", "--frames", 12, "--primer",
                     tmp_path / "primer.mid", "--primer-frames", 4, "--seed", 0, "--png")
-    roll = midi_to_roll(tmp_path / "p.mid", steps_per_quarter=SPQ).roll
+    roll = midi_to_roll(tmp_path / "p.mid", FMT).roll
     assert roll.shape == (12, 88) and np.array_equal(roll[:4], primer[:4])
     assert "4 from the primer" in result.output
 
@@ -107,13 +108,13 @@ def test_shipped_model_from_models_dir(ckpt, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SEQGEN_MODELS_DIR", str(ckpt.parent))
     (ckpt.parent / "bach-rnn-nade.pt").write_bytes(ckpt.read_bytes())
     sample("--out", tmp_path / "d.mid", "--frames", 4, "--seed", 0)
-    assert midi_to_roll(tmp_path / "d.mid", steps_per_quarter=SPQ).roll.shape[0] == 4
+    assert midi_to_roll(tmp_path / "d.mid", FMT).roll.shape[0] == 4
 
 
 def test_rbm_checkpoint_samples_with_gibbs_steps(tmp_path) -> None:
     music_checkpoint(tmp_path / "rbm.pt", kind="rnn-rbm")
     sample("--model", tmp_path / "rbm.pt", "--out", tmp_path / "r.mid", "--frames", 6, "--gibbs-steps", 3)
-    assert midi_to_roll(tmp_path / "r.mid", steps_per_quarter=SPQ).roll.shape[0] == 6
+    assert midi_to_roll(tmp_path / "r.mid", FMT).roll.shape[0] == 6
 
 
 def test_text_checkpoint_dispatches_to_continue_prompt(tmp_path, monkeypatch) -> None:
@@ -139,7 +140,7 @@ def bad_input_args(case: str, ckpt, tmp_path) -> list:
     save_checkpoint(tmp_path / "no-data.pt", {"format_version": 1, "task": "music", "kind": "rnn-nade",
                                               "model_config": {}, "state_dict": {}})
     (tmp_path / "bad.mid").write_bytes(b"MThd garbage")
-    roll_to_midi(np.ones((8, 88), bool), tmp_path / "long.mid", steps_per_quarter=SPQ)
+    roll_to_midi(np.ones((8, 88), bool), tmp_path / "long.mid", FMT)
     return {
         "garbage model": ["--model", tmp_path / "garbage.pt", "--out", tmp_path / "x.mid"],
         "missing model": ["--model", tmp_path / "nope.pt", "--out", tmp_path / "x.mid"],

@@ -28,7 +28,7 @@ from seqgen.music.datasets import (
     read_pickle,
     split_by_hash,
 )
-from seqgen.music.pianoroll import midi_to_roll, roll_to_midi
+from seqgen.music.pianoroll import RollFormat, midi_to_roll, roll_to_midi
 from seqgen.music.stats import roll_statistics
 
 
@@ -147,7 +147,7 @@ def make_folder(root, n: int = 12):
     for i in range(n):
         roll = rng.random((8 + i, 88)) < 0.05
         roll[0, 39] = True
-        roll_to_midi(roll, root / ("nested" if i % 2 else "") / f"piece{i:02d}.mid", steps_per_quarter=2)
+        roll_to_midi(roll, root / ("nested" if i % 2 else "") / f"piece{i:02d}.mid", RollFormat(Quantisation(2)))
     (root / "broken.mid").write_bytes(b"garbage, not MIDI")
     write_drums(root / "drums.mid")
     (root / "notes.txt").write_text("not music")
@@ -166,13 +166,13 @@ def test_midi_folder_is_split_deterministically_with_skipped_files_explained(tmp
     assert again.names == dataset.names
     for split in ("train", "valid", "test"):
         for name, roll in zip(dataset.names[split], dataset.splits[split]):
-            np.testing.assert_array_equal(roll, midi_to_roll(tmp_path / name, steps_per_quarter=2).roll)
+            np.testing.assert_array_equal(roll, midi_to_roll(tmp_path / name, RollFormat(Quantisation(2))).roll)
 
 
 def test_midi_folder_keeps_a_published_train_valid_test_layout(tmp_path):
     for split, count in (("train", 3), ("valid", 2), ("test", 1)):
         for i in range(count):
-            roll_to_midi(np.eye(4, 88, dtype=bool), tmp_path / split / f"{i}.mid", fs=4.0)
+            roll_to_midi(np.eye(4, 88, dtype=bool), tmp_path / split / f"{i}.mid", RollFormat(Quantisation(fs=4.0)))
     dataset = load_dataset(tmp_path, fs=4.0)
     assert dataset.names == {
         "train": ["train/0.mid", "train/1.mid", "train/2.mid"],
@@ -195,7 +195,7 @@ def test_empty_midi_folders_and_files_are_one_line_errors(tmp_path):
 def test_single_midi_file_is_a_one_piece_test_set(tmp_path):
     roll = np.zeros((6, 88), dtype=bool)
     roll[1:4, 40] = True
-    roll_to_midi(roll, tmp_path / "song.mid", steps_per_quarter=4, tempo_bpm=90)
+    roll_to_midi(roll, tmp_path / "song.mid", RollFormat(Quantisation(4, tempo_bpm=90)))
     dataset = load_dataset(tmp_path / "song.mid", steps_per_quarter=4)
     assert [len(dataset.splits[s]) for s in ("train", "valid", "test")] == [0, 0, 1]
     np.testing.assert_array_equal(dataset.splits["test"][0], roll)
@@ -266,7 +266,7 @@ def test_export_writes_midi_files_that_read_back_to_the_split(tmp_path):
     for path, roll in zip(written, rolls):
         mido.MidiFile(path)
         assert pretty_midi.PrettyMIDI(str(path)).get_tempo_changes()[1][0] == pytest.approx(80, rel=1e-5)
-        np.testing.assert_array_equal(midi_to_roll(path, steps_per_quarter=2).roll, roll)
+        np.testing.assert_array_equal(midi_to_roll(path, RollFormat(Quantisation(2))).roll, roll)
     assert export_split(dataset, "test", tmp_path / "all")[-1].name == "002-bach-bwv153.1.mid"
     with pytest.raises(SeqgenError, match="--split"):
         export_split(dataset, "dev", tmp_path)

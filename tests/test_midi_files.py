@@ -10,7 +10,9 @@ import numpy as np
 
 from seqgen.errors import SeqgenError
 from seqgen.music.datasets import read_mat, read_pickle
-from seqgen.music.pianoroll import midi_to_roll
+from seqgen.music.pianoroll import DEFAULT_MAX_FRAMES, MidiReadOptions, Quantisation, RollFormat, midi_to_roll
+
+BEATS = {s: RollFormat(Quantisation(steps_per_quarter=s)) for s in (1, 2, 4)}
 
 BROKEN = {  # the files that mido and pretty_midi cannot read (shared/data/README.md, "fails")
     "test-corrupt-file-missing-byte.mid",
@@ -27,9 +29,12 @@ def test_every_shared_midi_file_gives_a_roll_or_a_one_line_error(data_dir):
     assert len(files) == 40
     rolls, errors = {}, {}
     for path in files:
-        for options in ({"steps_per_quarter": 4}, {"fs": 20.0, "sustain": True}):
+        for fmt, options in [
+            (BEATS[4], MidiReadOptions()),
+            (RollFormat(Quantisation(fs=20.0)), MidiReadOptions(sustain=True)),
+        ]:
             try:
-                result = midi_to_roll(path, **options)
+                result = midi_to_roll(path, fmt, options)
             except SeqgenError as exc:
                 errors[path.name] = str(exc)
                 continue
@@ -44,30 +49,30 @@ def test_every_shared_midi_file_gives_a_roll_or_a_one_line_error(data_dir):
 
 def test_edge_case_files_read_as_documented(data_dir):
     base = data_dir / "midi" / "test-midi-files"
-    type1 = midi_to_roll(base / "test-2-tracks-type-1.mid", steps_per_quarter=2).roll
-    type0 = midi_to_roll(
-        base / "test-2-tracks-type-0.mid", steps_per_quarter=2
-    ).roll  # 2 tracks: nonconforming
-    type2 = midi_to_roll(
-        base / "test-2-tracks-type-2.mid", steps_per_quarter=2
-    ).roll  # "must play sequentially"
+    type1 = midi_to_roll(base / "test-2-tracks-type-1.mid", BEATS[2]).roll
+    type0 = midi_to_roll(base / "test-2-tracks-type-0.mid", BEATS[2]).roll  # 2 tracks: nonconforming
+    type2 = midi_to_roll(base / "test-2-tracks-type-2.mid", BEATS[2]).roll  # "must play sequentially"
     np.testing.assert_array_equal(type0, type1)
     assert len(type2) == 2 * len(type1) and type2.sum() == type1.sum()
-    drums = midi_to_roll(base / "test-all-gm-percussion.mid", steps_per_quarter=2)
+    drums = midi_to_roll(base / "test-all-gm-percussion.mid", BEATS[2])
     assert not drums.roll.any() and drums.drum_notes == 183
     assert midi_to_roll(
-        base / "test-all-gm-percussion.mid", steps_per_quarter=2, include_drums=True
+        base / "test-all-gm-percussion.mid", BEATS[2], MidiReadOptions(include_drums=True)
     ).roll.any()
-    damper = [midi_to_roll(base / "test-control-40-damper.mid", fs=10, sustain=s).roll for s in (False, True)]
+    tenth = RollFormat(Quantisation(fs=10))
+    damper = [
+        midi_to_roll(base / "test-control-40-damper.mid", tenth, MidiReadOptions(sustain=s)).roll
+        for s in (False, True)
+    ]
     assert damper[0].shape == damper[1].shape and damper[1].sum() > damper[0].sum()
     assert (damper[1] >= damper[0]).all()
-    extra = midi_to_roll(base / "test-corrupt-file-extra-byte.mid", steps_per_quarter=1).roll
+    extra = midi_to_roll(base / "test-corrupt-file-extra-byte.mid", BEATS[1]).roll
     assert extra.any(axis=0).sum() == 8  # trailing garbage ignored: the 8 notes of a C major scale
 
 
 def test_piano_midi_benchmark_frames_are_eighth_notes_of_the_beat_grid(data_dir):
     """piano-midi.de's bach_847.mid at 2 steps per quarter has the benchmark test piece's length (+-1)."""
-    roll = midi_to_roll(data_dir / "midi" / "piano-midi.de" / "bach_847.mid", steps_per_quarter=2).roll
+    roll = midi_to_roll(data_dir / "midi" / "piano-midi.de" / "bach_847.mid", BEATS[2]).roll
     benchmark = read_mat(data_dir / "boulanger2012_mat" / "Piano_midi.mat")["test"][2]
     assert abs(len(roll) - len(benchmark)) <= 1
 
@@ -79,6 +84,7 @@ def test_jsb_midi_files_convert_to_exactly_the_pickle_sequences(data_dir):
     a multiple of 120 ticks: one quarter note of the chorales is 120 ticks, so `ticks_per_step=120`.
     """
     folder = data_dir / "boulanger2012" / "JSB Chorales"
+    on_120_ticks = MidiReadOptions(ticks_per_step=120)
     pickle_splits = read_pickle(data_dir / "boulanger2012" / "JSB Chorales.pickle")
     for split, sequences in pickle_splits.items():
         files = sorted((folder / split).glob("*.mid"))
@@ -88,7 +94,7 @@ def test_jsb_midi_files_convert_to_exactly_the_pickle_sequences(data_dir):
             ticks = np.cumsum([msg.time for msg in midi.tracks[0]])
             note_ticks = [t for t, msg in zip(ticks, midi.tracks[0]) if msg.type in ("note_on", "note_off")]
             assert midi.ticks_per_beat == 100 and np.all(np.asarray(note_ticks) % 120 == 0)
-        got = Counter(_key(midi_to_roll(path, ticks_per_step=120).roll) for path in files)
+        got = Counter(_key(midi_to_roll(path, BEATS[1], on_120_ticks).roll) for path in files)
         want = Counter(_key(roll) for roll in sequences)
         assert got == want, f"{split}: {sum((want - got).values())} pickle sequences not matched"
 
@@ -96,3 +102,12 @@ def test_jsb_midi_files_convert_to_exactly_the_pickle_sequences(data_dir):
 def _key(roll: np.ndarray) -> bytes:
     """Hashable identity of a roll (its length and bits)."""
     return len(roll).to_bytes(4, "little") + np.packbits(roll).tobytes()
+
+
+def test_piano_midi_files_pass_the_frame_limit_with_margin(data_dir):
+    """Every piano-midi.de file at 100 frames per second stays under a tenth of the default frame limit."""
+    hundredth = RollFormat(Quantisation(fs=100.0))
+    lengths = [
+        len(midi_to_roll(p, hundredth).roll) for p in (data_dir / "midi" / "piano-midi.de").glob("*.mid")
+    ]
+    assert len(lengths) == 13 and 20_000 < max(lengths) < DEFAULT_MAX_FRAMES / 10

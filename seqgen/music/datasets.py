@@ -28,7 +28,14 @@ import numpy as np
 
 from seqgen.datafiles import RemoteFile, locate, search_data_dir
 from seqgen.errors import SeqgenError
-from seqgen.music.pianoroll import Quantisation, midi_to_roll, notes_to_roll, roll_to_midi
+from seqgen.music.pianoroll import (
+    MidiReadOptions,
+    Quantisation,
+    RollFormat,
+    midi_to_roll,
+    notes_to_roll,
+    roll_to_midi,
+)
 from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, progress
 
@@ -288,11 +295,8 @@ def load_midi_folder(
             try:
                 result = midi_to_roll(
                     path,
-                    low_pitch=low_pitch,
-                    n_pitches=n_pitches,
-                    sustain=sustain,
-                    include_drums=include_drums,
-                    **grid,
+                    RollFormat(Quantisation(**grid), low_pitch, n_pitches),
+                    MidiReadOptions(include_drums=include_drums, sustain=sustain),
                 )
             except SeqgenError as exc:
                 skipped[key] = str(exc).removeprefix(f"{path}: ")
@@ -332,7 +336,9 @@ def load_midi_file(
     """One MIDI file as a dataset of a single test piece (for info, scoring and export)."""
     grid = _grid(steps_per_quarter, fs)
     result = midi_to_roll(
-        path, low_pitch=low_pitch, n_pitches=n_pitches, sustain=sustain, include_drums=include_drums, **grid
+        path,
+        RollFormat(Quantisation(**grid), low_pitch, n_pitches),
+        MidiReadOptions(include_drums=include_drums, sustain=sustain),
     )
     if not result.roll.any():
         raise SeqgenError(f"{path}: {_no_notes(result, low_pitch, n_pitches)}")
@@ -476,13 +482,7 @@ def export_split(
             stem = (name[: -len(suffix)] if suffix.lower() in MIDI_SUFFIXES else name).replace("/", "-")
             path = out / f"{i:03d}-{stem}.mid"
             roll_to_midi(
-                roll,
-                path,
-                low_pitch=dataset.low_pitch,
-                tempo_bpm=q.tempo_bpm,
-                program=program,
-                velocity=velocity,
-                **q.grid_kwargs(),
+                roll, path, RollFormat(q, dataset.low_pitch, dataset.n_pitches), program=program, velocity=velocity
             )
             written.append(path)
             bar.update(task, advance=1, status=path.name)

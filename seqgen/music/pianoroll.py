@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import numpy as np
 import pretty_midi
 
 from seqgen.errors import SeqgenError
-from seqgen.fileio import atomic_path
+from seqgen.fileio import write_bytes_atomic
+from seqgen.music.midi_events import midi_file_bytes, read_events, sustained, track_bytes
 
 MidiSource = str | os.PathLike | mido.MidiFile | pretty_midi.PrettyMIDI
 
@@ -47,12 +47,6 @@ class Quantisation:
             return 1.0 / self.fs
         return 60.0 / (self.tempo_bpm * self.steps_per_quarter)
 
-    def grid_kwargs(self) -> dict:
-        """The grid as keyword arguments for `midi_to_roll` / `roll_to_midi`."""
-        if self.fs is not None:
-            return {"fs": self.fs}
-        return {"steps_per_quarter": self.steps_per_quarter}
-
     def describe(self) -> str:
         """Human-readable frame duration, e.g. '1/2 quarter note (0.250 s at 120 bpm)'."""
         if self.fs is not None:
@@ -73,6 +67,66 @@ class Quantisation:
             raise SeqgenError(f"quantisation {d!r}: malformed ({exc})") from None
 
 
+@dataclass(frozen=True)
+class RollFormat:
+    """What a roll bool[T, P] holds: columns are MIDI `low_pitch`..`low_pitch + n_pitches - 1` (P =
+    `n_pitches`), frames are `quantisation`. Stored in checkpoints as one entry (`to_dict`)."""
+
+    quantisation: Quantisation
+    low_pitch: int = 21
+    n_pitches: int = 88
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.quantisation, Quantisation):
+            raise SeqgenError(f"roll format: quantisation must be a Quantisation, got {self.quantisation!r}")
+        if not (0 <= self.low_pitch and 1 <= self.n_pitches and self.low_pitch + self.n_pitches <= 128):
+            raise SeqgenError(
+                f"roll format: pitches {self.low_pitch}..{self.low_pitch + self.n_pitches - 1}"
+                " are not all MIDI 0..127"
+            )
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict: low_pitch, n_pitches and the quantisation's dict."""
+        return {
+            "low_pitch": self.low_pitch,
+            "n_pitches": self.n_pitches,
+            "quantisation": self.quantisation.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RollFormat:
+        """Inverse of `to_dict` (other keys are ignored); a malformed dict raises SeqgenError."""
+        try:
+            return cls(Quantisation.from_dict(d["quantisation"]), int(d["low_pitch"]), int(d["n_pitches"]))
+        except KeyError as exc:
+            raise SeqgenError(f"roll format: no {exc.args[0]!r} entry") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise SeqgenError(f"roll format: malformed ({exc})") from None
+
+
+# The longest Piano-midi.de piece has 3,857 eighth notes (1,929 quarters): 193,000 frames even at 60 bpm and
+# fs = 100 (the longest piano-midi.de file in shared/data: 249 s, 24,889 frames). 1,000,000 frames: 88 MB.
+DEFAULT_MAX_FRAMES = 1_000_000
+
+
+@dataclass(frozen=True)
+class MidiReadOptions:
+    """How to read MIDI files: keep drum notes (channel 10), apply the sustain pedal (CC64), read on a grid
+    of `ticks_per_step` MIDI ticks instead of the format's quantisation (for files whose header resolution is
+    not their real grid, e.g. the JSB Chorales MIDI files), and refuse files longer than `max_frames`."""
+
+    include_drums: bool = False
+    sustain: bool = False
+    ticks_per_step: int | None = None
+    max_frames: int = DEFAULT_MAX_FRAMES
+
+    def __post_init__(self) -> None:
+        for name in ("ticks_per_step", "max_frames"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise SeqgenError(f"MIDI read options: {name} must be a positive integer, got {value!r}")
+
+
 @dataclass
 class RollResult:
     """A MIDI file read as a piano-roll `roll` bool[T, P], with what was left out and the first tempo."""
@@ -83,18 +137,13 @@ class RollResult:
     drum_notes: int = 0
 
 
-def _check_grid(steps_per_quarter: int | None, fs: float | None, ticks_per_step: int | None = None) -> None:
+def _check_grid(steps_per_quarter: int | None, fs: float | None) -> None:
     """Exactly one grid, and a positive one."""
-    given = {
-        k: v
-        for k, v in [("steps_per_quarter", steps_per_quarter), ("fs", fs), ("ticks_per_step", ticks_per_step)]
-        if v is not None
-    }
+    given = {k: v for k, v in [("steps_per_quarter", steps_per_quarter), ("fs", fs)] if v is not None}
     if len(given) != 1:
-        names = (
-            "steps_per_quarter or fs" if ticks_per_step is None else "steps_per_quarter, fs or ticks_per_step"
+        raise SeqgenError(
+            f"quantisation: give exactly one of steps_per_quarter or fs (got {', '.join(given) or 'none'})"
         )
-        raise SeqgenError(f"quantisation: give exactly one of {names} (got {', '.join(given) or 'none'})")
     ((name, value),) = given.items()
     if not value > 0 or (name != "fs" and int(value) != value):
         raise SeqgenError(
@@ -102,44 +151,23 @@ def _check_grid(steps_per_quarter: int | None, fs: float | None, ticks_per_step:
         )
 
 
-def _read(source: MidiSource) -> tuple[pretty_midi.PrettyMIDI, str]:
-    """Parse `source` into PrettyMIDI, turning any parser failure into SeqgenError('<file>: <problem>').
-
-    pretty_midi reads tempo only from the first track and overlays a type-2 file's independent tracks;
-    such files are first merged into one track (tempo events count on every track, as in mido) with the
-    type-2 tracks played one after the other.
-    """
-    if isinstance(source, pretty_midi.PrettyMIDI):
+def _parse(source: MidiSource) -> tuple[mido.MidiFile, str]:
+    """Parse `source` with mido, turning any parser failure into SeqgenError('<file>: <problem>')."""
+    if isinstance(source, mido.MidiFile):
         return source, "<in-memory MIDI>"
-    name = "<in-memory MIDI>" if isinstance(source, mido.MidiFile) else str(source)
+    if isinstance(source, pretty_midi.PrettyMIDI):
+        buffer = io.BytesIO()
+        source.write(buffer)
+        return mido.MidiFile(file=io.BytesIO(buffer.getvalue())), "<in-memory MIDI>"
+    name = str(source)
     try:
-        if isinstance(source, mido.MidiFile):
-            midi, data = source, None
-        else:
-            path = Path(source)
-            if path.is_dir():
-                raise SeqgenError(f"{name}: is a folder, not a MIDI file")
-            data = path.read_bytes()
-            if not data:
-                raise SeqgenError(f"{name}: empty file (0 bytes), not a MIDI file")
-            midi = mido.MidiFile(file=io.BytesIO(data))
-        tracks = midi.tracks
-        tempo_elsewhere = any(msg.type == "set_tempo" for t in tracks[1:] for msg in t)
-        if data is None or midi.type == 2 or tempo_elsewhere:
-            if midi.type == 2:
-                starts = np.cumsum([0] + [sum(msg.time for msg in t) for t in tracks[:-1]])
-                tracks = [
-                    mido.MidiTrack([t[0].copy(time=t[0].time + int(s)), *t[1:]]) if t else t
-                    for t, s in zip(tracks, starts)
-                ]
-            merged = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
-            merged.tracks.append(mido.merge_tracks(tracks))
-            buffer = io.BytesIO()
-            merged.save(file=buffer)
-            data = buffer.getvalue()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return pretty_midi.PrettyMIDI(io.BytesIO(data)), name
+        path = Path(source)
+        if path.is_dir():
+            raise SeqgenError(f"{name}: is a folder, not a MIDI file")
+        data = path.read_bytes()
+        if not data:
+            raise SeqgenError(f"{name}: empty file (0 bytes), not a MIDI file")
+        return mido.MidiFile(file=io.BytesIO(data)), name
     except SeqgenError:
         raise
     except FileNotFoundError:
@@ -149,32 +177,6 @@ def _read(source: MidiSource) -> tuple[pretty_midi.PrettyMIDI, str]:
     except Exception as exc:  # noqa: BLE001 - any parser failure on untrusted bytes is a bad-input error
         problem = " ".join(str(exc).split()) or type(exc).__name__
         raise SeqgenError(f"{name}: not a readable MIDI file ({problem})") from None
-
-
-def _quarters(pm: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
-    """Positions in quarter notes of `times` (seconds) [N], following the tempo map."""
-    change_times, tempi = pm.get_tempo_changes()
-    at_change = np.concatenate([[0.0], np.cumsum(np.diff(change_times) * tempi[:-1] / 60.0)])
-    i = np.maximum(np.searchsorted(change_times, times, side="right") - 1, 0)
-    return at_change[i] + (times - change_times[i]) * tempi[i] / 60.0
-
-
-def _sustained(inst: pretty_midi.Instrument, ends: np.ndarray, music_end: float) -> np.ndarray:
-    """Note ends [N] (seconds) moved to the pedal release when they fall while CC64 (>= 64) is down.
-
-    A pedal never released holds to `music_end`."""
-    cc = np.array(sorted((c.time, c.value >= 64) for c in inst.control_changes if c.number == 64)).reshape(
-        -1, 2
-    )
-    times, down = cc[:, 0], cc[:, 1].astype(bool)
-    changed = down != np.concatenate([[False], down[:-1]])
-    presses, releases = times[changed & down], times[changed & ~down]
-    if not len(presses):
-        return ends
-    releases = np.concatenate([releases, [music_end] * (len(presses) - len(releases))])
-    k = np.searchsorted(presses, ends, side="right") - 1
-    held = (k >= 0) & (ends < releases[np.maximum(k, 0)])
-    return np.where(held, np.maximum(ends, releases[np.maximum(k, 0)]), ends)
 
 
 def notes_to_roll(
@@ -196,73 +198,74 @@ def notes_to_roll(
     last = np.maximum(np.floor(np.asarray(ends, dtype=float) + 0.5).astype(np.int64), first + 1)
     keys = np.asarray(pitches, dtype=np.int64) - low_pitch
     inside = (keys >= 0) & (keys < n_pitches)
-    first, last, keys = first[inside], last[inside], keys[inside]
-    n = max(int(last.max(initial=0)), n_frames or 0)
-    count = np.zeros((n + 1, n_pitches), dtype=np.int32)
-    np.add.at(count, (first, keys), 1)
-    np.add.at(count, (last, keys), -1)
-    return np.cumsum(count, axis=0)[:n] > 0, int((~inside).sum())
+    n = max(int(last[inside].max(initial=0)), n_frames or 0)
+    order = np.lexsort((first, keys))
+    order = order[inside[order]]
+    first, last, keys = first[order], last[order], keys[order]
+    offset = keys * (n + 2)  # per key, so that one running maximum serves every key
+    reach = np.maximum.accumulate(last + offset) - offset  # end of the notes so far on this key
+    new_key = np.concatenate([[True], keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, bool)
+    begins = new_key | (first > np.concatenate([[0], reach[:-1]]))  # a note starting after a silence
+    stops = np.concatenate([begins[1:], [True]]) if len(keys) else begins
+    edges = np.zeros((n + 1, n_pitches), dtype=np.int8)  # +1 where a span of merged notes starts, -1 after
+    edges[first[begins], keys[begins]] = 1
+    edges[reach[stops], keys[stops]] = -1
+    return np.cumsum(edges, axis=0, dtype=np.int8)[:n] > 0, int((~inside).sum())
 
 
 def midi_to_roll(
-    source: MidiSource,
-    *,
-    low_pitch: int = 21,
-    n_pitches: int = 88,
-    steps_per_quarter: int | None = None,
-    fs: float | None = None,
-    ticks_per_step: int | None = None,
-    include_drums: bool = False,
-    sustain: bool = False,
+    source: MidiSource, fmt: RollFormat, options: MidiReadOptions = MidiReadOptions()
 ) -> RollResult:
-    """Read a MIDI file (path, mido.MidiFile or PrettyMIDI) as a roll bool[T, P] on exactly one grid.
+    """Read a MIDI file (path, mido.MidiFile or PrettyMIDI) as a roll bool[T, P] in format `fmt`.
 
-    Returns the roll, the number of notes outside MIDI `low_pitch`..`low_pitch + n_pitches - 1` (dropped),
-    the number of drum notes left out and the first tempo (bpm).
-
-    Grids: `steps_per_quarter` frames per quarter note (follows tempo changes), `fs` frames per second,
-    or `ticks_per_step` MIDI ticks per frame (for files whose header resolution is not their real grid,
-    e.g. the JSB Chorales MIDI files). All pitched instruments are merged; drums are left out unless
-    `include_drums`; `sustain` extends notes released while the pedal (CC64) is down to its release.
-    T runs to the end of the last note (drums too) or text event; tempo, controller and signature events
-    after the music (common in real files) add no silent frames. Unreadable files raise
-    SeqgenError('<file>: <problem>').
+    Returns the roll, the number of notes outside the format's pitch range (dropped), the number of drum
+    notes left out and the first tempo (bpm). Frames follow `fmt.quantisation` (steps per quarter note
+    follow tempo changes; `fs` counts seconds) unless `options.ticks_per_step` is set. All pitched channels
+    are merged; notes are paired as in `midi_events` (none vanishes). T runs to the end of the last note
+    (drums too) or text event; tempo, controller and signature events after the music add no frames.
+    Unreadable files, and files longer than `options.max_frames` (checked before the roll is allocated),
+    raise SeqgenError('<file>: <problem>').
     """
-    _check_grid(steps_per_quarter, fs, ticks_per_step)
-    pm, _ = _read(source)
+    midi, name = _parse(source)
+    if midi.ticks_per_beat <= 0:
+        raise SeqgenError(f"{name}: SMPTE time division ({midi.ticks_per_beat}) is not supported")
+    events = read_events(midi)
+    if (events.tempi <= 0).any():
+        raise SeqgenError(f"{name}: a tempo of 0 microseconds per quarter note is not playable")
+    q = fmt.quantisation
 
-    def frame_positions(times: np.ndarray) -> np.ndarray:
-        """Seconds [N] -> positions in frames [N] on the chosen grid."""
-        if fs is not None:
-            return times * fs
-        return _quarters(pm, times) * (steps_per_quarter or pm.resolution / ticks_per_step)
+    def frame_positions(ticks: np.ndarray) -> np.ndarray:
+        """Ticks [N] -> positions in frames [N] on the chosen grid."""
+        if options.ticks_per_step is not None:
+            return ticks / options.ticks_per_step
+        if q.fs is not None:
+            return events.seconds(ticks) * q.fs
+        return ticks * (q.steps_per_quarter / events.ticks_per_beat)
 
-    spans = [
-        np.array([(n.start, n.end, n.pitch) for n in inst.notes], float).reshape(-1, 3)
-        for inst in pm.instruments
-    ]
-    music_end = max(
-        [span[:, 1].max(initial=0.0) for span in spans] + [e.time for e in pm.text_events + pm.lyrics],
-        default=0.0,
-    )
-    starts, ends, pitches, drum_notes = [], [], [], 0
-    for inst, span in zip(pm.instruments, spans):
-        if inst.is_drum and not include_drums:
-            drum_notes += len(span)
-            continue
-        starts.append(span[:, 0])
-        ends.append(_sustained(inst, span[:, 1], music_end) if sustain else span[:, 1])
-        pitches.append(span[:, 2])
+    music_end = int(max(events.ends.max(initial=0), events.text_end))
+    drums = events.channels == 9
+    pitched = np.ones_like(drums) if options.include_drums else ~drums
+    ends = events.ends[pitched]
+    if options.sustain:
+        ends = sustained(events, ends, events.channels[pitched], music_end)
+    last = frame_positions(np.array([max(music_end, ends.max(initial=0))], dtype=float))[0]
+    if not last < options.max_frames:
+        raise SeqgenError(
+            f"{name}: the roll would have {last:,.0f} frames, more than the limit of {options.max_frames:,}"
+            " (max_frames); is the file corrupt?"
+        )
     roll, dropped = notes_to_roll(
-        frame_positions(np.concatenate([[], *starts])),
-        frame_positions(np.concatenate([[], *ends])),
-        np.concatenate([[], *pitches]),
-        low_pitch=low_pitch,
-        n_pitches=n_pitches,
-        n_frames=int(np.floor(frame_positions(np.array([music_end]))[0] + 0.5)),  # sustain may add more
+        frame_positions(events.starts[pitched]),
+        frame_positions(ends),
+        events.pitches[pitched],
+        low_pitch=fmt.low_pitch,
+        n_pitches=fmt.n_pitches,
+        n_frames=int(np.floor(frame_positions(np.array([music_end], dtype=float))[0] + 0.5)),
     )
-    tempo_bpm = float(pm.get_tempo_changes()[1][0])
-    return RollResult(roll=roll, dropped_notes=dropped, tempo_bpm=tempo_bpm, drum_notes=drum_notes)
+    tempo_bpm = 60e6 / float(events.tempi[0])
+    return RollResult(
+        roll=roll, dropped_notes=dropped, tempo_bpm=tempo_bpm, drum_notes=int((drums & ~pitched).sum())
+    )
 
 
 def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -279,49 +282,46 @@ def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return onsets // (n_frames + 2), onsets % (n_frames + 2), offsets % (n_frames + 2)
 
 
-def roll_to_midi(
-    roll: np.ndarray,
-    path: str | os.PathLike,
-    *,
-    low_pitch: int = 21,
-    steps_per_quarter: int | None = None,
-    fs: float | None = None,
-    tempo_bpm: float = 120.0,
-    program: int = 0,
-    velocity: int = 80,
-) -> None:
-    """Write a roll bool[T, P] as a one-instrument MIDI file (atomically), one note per run of frames.
+MAX_DELTA = (1 << 28) - 1  # the longest time between two events that MIDI can store (ticks)
 
-    Frames are 1/`steps_per_quarter` quarter notes at `tempo_bpm`, or 1/`fs` seconds. A text event at
-    the end keeps trailing silent frames, so `midi_to_roll` on the same grid gives back the same roll.
+
+def roll_to_midi(
+    roll: np.ndarray, path: str | os.PathLike, fmt: RollFormat, *, program: int = 0, velocity: int = 80
+) -> None:
+    """Write a roll bool[T, P] in format `fmt` as a one-track MIDI file (atomically), one note per run.
+
+    Frames are 1/`steps_per_quarter` quarter notes at the quantisation's `tempo_bpm`, or 1/`fs` seconds.
+    A text event at the end keeps trailing silent frames, so `midi_to_roll` in the same format gives back
+    the same roll. The bytes are built with NumPy from the note runs (no per-note objects).
     """
-    _check_grid(steps_per_quarter, fs)
     roll = np.asarray(roll)
-    if roll.ndim != 2:
-        raise SeqgenError(f"{path}: a piano-roll must be 2-D [T, P], got shape {roll.shape}")
-    if not (0 <= program <= 127 and 1 <= velocity <= 127 and tempo_bpm > 0):
+    if roll.ndim != 2 or roll.shape[1] != fmt.n_pitches:
         raise SeqgenError(
-            f"{path}: need program 0..127, velocity 1..127 and a positive tempo "
-            f"(got {program}, {velocity}, {tempo_bpm})"
+            f"{path}: a piano-roll must be [T, {fmt.n_pitches}] for this format, got {roll.shape}"
         )
-    if low_pitch < 0 or low_pitch + roll.shape[1] > 128:
-        raise SeqgenError(
-            f"{path}: pitches {low_pitch}..{low_pitch + roll.shape[1] - 1} are not all MIDI 0..127"
-        )
-    if fs is not None:
-        seconds_per_frame = 1.0 / fs
-        resolution = min(32767, max(480, math.ceil(1200 * fs / tempo_bpm)))  # >= 20 ticks per frame
+    if not (0 <= program <= 127 and 1 <= velocity <= 127):
+        raise SeqgenError(f"{path}: need program 0..127 and velocity 1..127 (got {program}, {velocity})")
+    q = fmt.quantisation
+    tempo = min(max(round(60e6 / q.tempo_bpm), 1), 0xFFFFFF)  # microseconds per quarter note, as stored
+    if q.fs is not None:
+        resolution = min(32767, max(480, math.ceil(1200 * q.fs / q.tempo_bpm)))  # >= 20 ticks per frame
+        ticks_per_frame = resolution * 1e6 / (tempo * q.fs)
     else:
-        seconds_per_frame = 60.0 / (tempo_bpm * steps_per_quarter)
-        resolution = steps_per_quarter * max(1, 480 // steps_per_quarter)  # frames fall on whole ticks
-    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=tempo_bpm)
-    instrument = pretty_midi.Instrument(program=program)
+        resolution = q.steps_per_quarter * max(1, 480 // q.steps_per_quarter)  # frames fall on whole ticks
+        ticks_per_frame = resolution // q.steps_per_quarter
     keys, starts, ends = note_runs(roll)
-    instrument.notes = [
-        pretty_midi.Note(velocity, int(k) + low_pitch, s * seconds_per_frame, e * seconds_per_frame)
-        for k, s, e in zip(keys, starts, ends)
-    ]
-    pm.instruments.append(instrument)
-    pm.text_events.append(pretty_midi.Text("end", roll.shape[0] * seconds_per_frame))
-    with atomic_path(path) as tmp:
-        pm.write(str(tmp))
+    frames = np.concatenate([ends, starts])  # note-offs first at equal ticks
+    order = np.argsort(frames, kind="stable")
+    ticks = np.round(frames[order] * ticks_per_frame).astype(np.int64)
+    end_tick = round(roll.shape[0] * ticks_per_frame)
+    if np.diff(ticks, prepend=0).max(initial=0) > MAX_DELTA or end_tick - ticks.max(initial=0) > MAX_DELTA:
+        raise SeqgenError(f"{path}: a silence of more than {MAX_DELTA:,} MIDI ticks cannot be written")
+    events = np.empty((len(ticks), 3), dtype=np.uint8)
+    events[:, 0] = np.where(order < len(ends), 0x80, 0x90)
+    events[:, 1] = np.concatenate([keys, keys])[order] + fmt.low_pitch
+    events[:, 2] = np.where(order < len(ends), 0, velocity)
+    header = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + bytes([0, 0xC0, program])
+    data = midi_file_bytes(
+        resolution, header, track_bytes(ticks, events), end_tick - int(ticks.max(initial=0))
+    )
+    write_bytes_atomic(path, data)

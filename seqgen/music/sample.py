@@ -13,7 +13,7 @@ import torch
 import seqgen
 from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_paths, numbered_paths
-from seqgen.music.pianoroll import Quantisation, midi_to_roll, roll_to_midi
+from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll, roll_to_midi
 from seqgen.music.render import midi_file_to_wav, write_roll_png
 from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, make_generator
@@ -22,8 +22,8 @@ DEFAULT_MODEL = "bach-rnn-nade.pt"
 
 
 def shipped_model(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a model shipped inside the package (seqgen/models/, carried by the wheel) or in $SEQGEN_MODELS_DIR."""
-    folder = Path(os.environ.get("SEQGEN_MODELS_DIR") or Path(seqgen.__file__).resolve().parent / "models")
+    """Path of a model shipped in the repository's models/ folder (or in $SEQGEN_MODELS_DIR)."""
+    folder = Path(os.environ.get("SEQGEN_MODELS_DIR") or Path(seqgen.__file__).resolve().parents[1] / "models")
     path = folder / name
     if not path.is_file():
         raise SeqgenError(f"{path}: no shipped model there (pass --model M.pt or set $SEQGEN_MODELS_DIR)")
@@ -96,7 +96,7 @@ def load_primer(
     path: Path, low_pitch: int, n_pitches: int, quantisation: Quantisation, frames: int | None
 ) -> np.ndarray:
     """The first `frames` frames (all if None) of a MIDI file as a roll bool[T0, P] on the model's grid."""
-    result = midi_to_roll(path, low_pitch=low_pitch, n_pitches=n_pitches, **quantisation.grid_kwargs())
+    result = midi_to_roll(path, RollFormat(quantisation, low_pitch, n_pitches))
     if result.dropped_notes:
         log.warning("%s: %d notes outside the model's pitch range were dropped", path, result.dropped_notes)
     roll = result.roll if frames is None else result.roll[:frames]
@@ -172,8 +172,7 @@ def sample_music(
         )
         for roll, path in zip(rolls, midi_temps):
             roll_to_midi(
-                roll, path, low_pitch=low_pitch, tempo_bpm=quantisation.tempo_bpm, program=program,
-                velocity=velocity, **quantisation.grid_kwargs(),
+                roll, path, RollFormat(quantisation, low_pitch, n_pitches), program=program, velocity=velocity
             )
         bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
         for roll, path in zip(rolls, png_temps):

@@ -147,10 +147,10 @@ def score_checkpoint(
     settings = ckpt.get("data") or {}
     low, n_pitches = int(settings.get("low_pitch", 21)), int(settings.get("n_pitches", model.config.n_visible))
     if midi is not None:
-        from seqgen.music.pianoroll import Quantisation, midi_to_roll
+        from seqgen.music.pianoroll import RollFormat, midi_to_roll
 
-        grid = Quantisation.from_dict(settings["quantisation"]).grid_kwargs() if "quantisation" in settings else {}
-        roll = midi_to_roll(midi, low_pitch=low, n_pitches=n_pitches, **grid).roll
+        fmt = RollFormat.from_dict({"low_pitch": low, "n_pitches": n_pitches, **settings})
+        roll = midi_to_roll(midi, fmt).roll
         if len(roll) == 0:
             raise SeqgenError(f"{midi}: no frames to score (the file holds no notes)")
         rolls = [roll]
