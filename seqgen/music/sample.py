@@ -22,8 +22,8 @@ DEFAULT_MODEL = "bach-rnn-nade.pt"
 
 
 def shipped_model(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a model shipped in the repository's models/ folder (or in $SEQGEN_MODELS_DIR)."""
-    folder = Path(os.environ.get("SEQGEN_MODELS_DIR") or Path(seqgen.__file__).resolve().parents[1] / "models")
+    """Path of a model shipped inside the package (seqgen/models/, carried by the wheel) or in $SEQGEN_MODELS_DIR."""
+    folder = Path(os.environ.get("SEQGEN_MODELS_DIR") or Path(seqgen.__file__).resolve().parent / "models")
     path = folder / name
     if not path.is_file():
         raise SeqgenError(f"{path}: no shipped model there (pass --model M.pt or set $SEQGEN_MODELS_DIR)")
