@@ -1,0 +1,102 @@
+"""`seqgen lab sweep | report`: train a factorial design of RNN populations on Dask, then report on it.
+Imports typer and rich only; torch and Dask load inside the commands, so `--help` stays instant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqgen.errors import SeqgenError
+
+app = typer.Typer(
+    help="The long-term-dependency lab: factorial sweeps of RNN populations and reports on them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+DesignArg = Annotated[Path, typer.Argument(help="Design file (TOML): defaults and [[block]] factorial tables.")]
+OutOption = Annotated[Path, typer.Option("--out", help="Results folder (runs/*.json); rerun to resume.")]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="Address of a running Dask scheduler (tcp://host:port); default: an embedded local cluster."),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Local worker processes (default: all cores); 0 trains in this process without Dask."),
+]
+SeedOption = Annotated[int | None, typer.Option(help="Base seed (replicate r gets seed + r); overrides the design's.")]
+DryRunOption = Annotated[bool, typer.Option(help="Print the plan (cells, runs, populations) and stop.")]
+
+
+@app.command()
+def sweep(
+    design: DesignArg,
+    out: OutOption = Path("results/lab/sweep"),
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    seed: SeedOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Expand DESIGN into cells, pack them into populations and train them; finished runs are skipped."""
+    from seqgen.fileio import write_text_atomic
+    from seqgen.lab.design import load_design
+    from seqgen.lab.sweep import describe_cluster, plan_sweep, run_sweep
+    from seqgen.runtime import console, progress
+
+    plan_design = load_design(design, seed)
+    plan = plan_sweep(plan_design, out)
+    console.print(
+        f"{plan_design.name}: {plan_design.n_cells} cells, {plan.total} runs; {plan.done} finished, "
+        f"{plan.pending} to train in {len(plan.populations)} populations on {describe_cluster(scheduler, workers)}",
+        highlight=False,
+    )
+    if dry_run or not plan.populations:
+        return
+    write_text_atomic(out / "design.toml", design.read_text())
+    successes = 0
+    with progress() as bar:
+        task = bar.add_task("training", total=plan.pending, status="")
+        for _, records in run_sweep(plan, out, scheduler, workers):
+            successes += sum(r["success"] for r in records)
+            bar.update(task, advance=len(records), status=f"{successes} succeeded")
+    console.print(f"done: results in {out}/runs; `seqgen lab report {out}` summarises them", highlight=False)
+
+
+ReportDirArg = Annotated[Path, typer.Argument(help="A sweep's results folder (holding runs/*.json).")]
+ReportOutOption = Annotated[
+    Path | None, typer.Option("--out", help="Where to write report.md, cells.csv and figures (default: DIR).")
+]
+
+
+@app.command()
+def report(directory: ReportDirArg, out: ReportOutOption = None) -> None:
+    """Success rate per cell with Wilson intervals, VEG against success, learning-rate share, figures."""
+    from seqgen.lab.report import write_report
+    from seqgen.runtime import console
+
+    summary = write_report(directory, out or directory)
+    console.print(summary, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the lab app alone (`python -m seqgen.lab`): a SeqgenError becomes one line and exit status 1."""
+    import sys
+
+    import click
+
+    from seqgen.runtime import console
+
+    try:
+        app(args=argv, prog_name="seqgen lab", standalone_mode=False)
+    except SeqgenError as exc:
+        console.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
