@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from seqgen.checkpoint import FORMAT_VERSION, has_training_state, load_checkpoint, save_checkpoint
+from seqgen.core.distributed import Group, process_group
 from seqgen.core.optim import (
     GradClipper,
     OptimConfig,
@@ -135,16 +136,30 @@ def fit(
     other than the checkpoint's is refused unless `override`. A run interrupted mid-epoch (Ctrl-C) saves
     last.pt with the current weights and the count of completed epochs; resuming re-runs that epoch from
     those weights. Weights are never saved unless finite.
+
+    Under torchrun (WORLD_SIZE > 1) the run is data-parallel with the same global batch; see
+    seqgen.core.distributed.
     """
-    out_dir = Path(out_dir)
-    device = choose_device(train_config.device)
+    with process_group(choose_device(train_config.device)) as group:
+        return _fit(task, model, optim_config, train_config, Path(out_dir), resume, override, group)
+
+
+def _fit(task, model, optim_config, train_config, out_dir, resume, override, group: Group) -> FitResult:
+    """`fit` inside its process group (a group of one when not under torchrun)."""
+    device = group.device
+    if train_config.batch_size < group.world_size:
+        raise SeqgenError(f"--batch-size {train_config.batch_size} is smaller than the {group.world_size} processes")
     seed_everything(train_config.seed)
     model.to(device)
     optimizer = make_optimizer(model.parameters(), optim_config)
-    _remove_stale_temps(out_dir)
+    if group.is_main:
+        _remove_stale_temps(out_dir)
     run, metrics = _Progress(), []
     if resume:
-        run, metrics = _restore(out_dir, task, model, optimizer, optim_config, train_config, override)
+        run, metrics = _restore(out_dir, task, model, optimizer, optim_config, train_config, override, group.is_main)
+    group.check_same("data and model", (task.checkpoint_info(), asdict(model.config)))
+    group.broadcast_module(model)
+    group.seed_rank(train_config.seed, run.step)
     clipper = GradClipper(train_config.clip)
     generator = torch.Generator()
     unit = getattr(task, "unit", "items")
@@ -180,12 +195,13 @@ def fit(
                 generator.manual_seed(train_config.seed * 100_003 + run.epoch)
                 clipper.reset()
                 train = _train_epoch(
-                    task, model, optimizer, clipper, train_config, run, generator, device, bar
+                    task, model, optimizer, clipper, train_config, run, generator, group, bar
                 )
                 train_seconds = time.perf_counter() - started
                 model.eval()
                 with torch.no_grad():
-                    valid = task.evaluate(model, "valid")
+                    valid = task.evaluate(model, "valid") if group.is_main else None
+                valid = group.broadcast(valid)  # rank 0's score, so that all ranks stop early together
                 model.train()
                 run.epoch += 1
                 score = valid.get("score", math.nan)
@@ -210,15 +226,15 @@ def fit(
                     "seconds": time.perf_counter() - started,
                 }
                 metrics.append(record)
-                _save_epoch(out_dir, checkpoint(), improved, metrics)
+                if group.is_main:
+                    _save_epoch(out_dir, checkpoint(), improved, metrics)
                 _log_epoch(record, train_config.epochs, task)
-                bar.update(
-                    epoch_bar, completed=run.epoch, status=f"valid {score:.4g} (best {run.best_valid:.4g})"
-                )
+                bar.update(epoch_bar, completed=run.epoch, status=_valid_figure(task, valid))
         except KeyboardInterrupt:
             interrupted = True
-            save_checkpoint(out_dir / "last.pt", checkpoint())
-            log.warning("interrupted: saved %s (resume with --resume)", out_dir / "last.pt")
+            if group.is_main:
+                save_checkpoint(out_dir / "last.pt", checkpoint())
+                log.warning("interrupted: saved %s (resume with --resume)", out_dir / "last.pt")
     if stopped_early:
         log.info("early stop: no better validation score for %d epochs", train_config.patience)
     return FitResult(run.epoch, run.step, run.best_valid, run.best_epoch, stopped_early, interrupted, metrics)
@@ -232,10 +248,11 @@ def _train_epoch(
     config: TrainConfig,
     run: _Progress,
     generator: torch.Generator,
-    device: torch.device,
+    group: Group,
     bar,
 ) -> dict[str, float]:
-    """One pass over the task's batches; returns mean train loss, counted items and skipped steps."""
+    """One pass over the task's batches (this rank's rows of each); returns mean train loss, counted items
+    and skipped steps, summed over ranks."""
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     batches = task.batches(run.epoch, generator)
@@ -244,16 +261,18 @@ def _train_epoch(
     loss_sum, count, skipped, steps, state = 0.0, 0, 0, 0, None
     started = time.perf_counter()
     for batch, carry in batches:
-        out = task.step_loss(model, _to_device(batch, device), state if carry else None)
+        out = task.step_loss(model, _to_device(group.shard(batch), group.device), state if carry else None)
         loss = out.loss
         if config.l1 > 0 and out.activations is not None:
             loss = loss + l1_activation_penalty(out.activations, config.l1)
         optimizer.zero_grad(set_to_none=True)
         steps += 1
-        norm = math.nan
-        if torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if finite:
             loss.backward()
-            norm, _ = clipper(params)
+        if group.active:
+            finite = group.average_gradients(params, out.count, finite)
+        norm = clipper(params)[0] if finite else math.nan
         if not math.isfinite(norm):
             skipped += 1
             state = None
@@ -268,9 +287,10 @@ def _train_epoch(
         count += out.count
         rate = count / max(time.perf_counter() - started, 1e-9)
         bar.update(
-            batch_bar, advance=1, status=f"loss {loss_sum / count:.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s"
+            batch_bar, advance=1, status=f"loss {loss_sum / max(count, 1):.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s"
         )
     bar.remove_task(batch_bar)
+    loss_sum, count = group.sum(loss_sum, count)
     if steps == 0:
         raise SeqgenError(f"epoch {run.epoch + 1}: the task produced no training batches")
     if skipped == steps:
@@ -282,7 +302,7 @@ def _train_epoch(
         raise SeqgenError(
             f"epoch {run.epoch + 1}: weights became non-finite (training diverged; lower the learning rate)"
         )
-    return {"loss": loss_sum / max(count, 1), "count": count, "skipped": skipped}
+    return {"loss": loss_sum / max(count, 1), "count": int(count), "skipped": skipped}
 
 
 def _save_epoch(out_dir: Path, ckpt: dict[str, Any], improved: bool, metrics: list[dict[str, Any]]) -> None:
@@ -318,9 +338,11 @@ def _restore(
     optim_config: OptimConfig,
     train_config: TrainConfig,
     override: bool,
+    write: bool = True,
 ) -> tuple[_Progress, list]:
     """Load last.pt into model and optimiser; restore counters, RNG and the metrics of completed epochs;
-    rewrite metrics.jsonl and repair best.pt from it (they may lag if a run was killed between writes)."""
+    with `write` (rank 0), rewrite metrics.jsonl and repair best.pt from it (they may lag if a run was
+    killed between writes)."""
     path = out_dir / "last.pt"
     ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
     ours = task.checkpoint_info()["task"]
@@ -347,12 +369,14 @@ def _restore(
         torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
     run = _Progress(ckpt["epoch"], ckpt["step"], ckpt["best_valid"], ckpt["best_epoch"], ckpt["bad_epochs"])
     metrics = [r for r in ckpt.get("metrics", []) if r["epoch"] <= run.epoch]
+    if not write:
+        return run, metrics
     _write_metrics(out_dir, metrics)
     best = out_dir / "best.pt"
     if run.best_epoch == run.epoch and run.epoch > 0:
         if not best.is_file() or load_checkpoint(best).get("epoch") != run.epoch:
             save_checkpoint(best, ckpt)
-    best_text = f"best valid score {run.best_valid:.4f} (epoch {run.best_epoch})" if run.best_epoch else "no best yet"
+    best_text = f"best epoch {run.best_epoch}" if run.best_epoch else "no best epoch yet"
     log.info("resuming from %s: epoch %d, step %d, %s", path, run.epoch, run.step, best_text)
     return run, metrics
 
@@ -396,18 +420,27 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _labels(task: FitTask) -> tuple[str, str, str]:
+    """(train loss name, validation figure name, its key) as the task states them."""
+    return getattr(task, "labels", ("train loss", "valid score", "score"))
+
+
+def _valid_figure(task: FitTask, valid: dict[str, Any]) -> str:
+    """e.g. 'valid bits/char 1.5451', with the sign the task reports."""
+    _, label, key = _labels(task)
+    return f"{label} {valid.get(key, math.nan):.4f}"
+
+
 def _log_epoch(record: dict[str, Any], epochs: int, task: FitTask) -> None:
     """One log line per epoch, each figure with its name and sign as the task states them."""
     unit = getattr(task, "unit", "items")
-    train_label, valid_label, valid_key = getattr(task, "labels", ("train loss", "valid score", "score"))
     log.info(
-        "epoch %d/%d: %s %.4f, %s %.4f%s, ‖g‖ mean %.3g max %.3g, clipped %.0f%%, %s %s/s, %.1f s",
+        "epoch %d/%d: %s %.4f, %s%s, ‖g‖ mean %.3g max %.3g, clipped %.0f%%, %s %s/s, %.1f s",
         record["epoch"],
         epochs,
-        train_label,
+        _labels(task)[0],
         record["train_loss"],
-        valid_label,
-        record["valid"].get(valid_key, math.nan),
+        _valid_figure(task, record["valid"]),
         " (best)" if record["best"] else "",
         record["grad_norm_mean"],
         record["grad_norm_max"],

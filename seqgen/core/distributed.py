@@ -1,0 +1,155 @@
+"""Data-parallel training under torchrun (torch.distributed: gloo on CPU, nccl on GPU) for `core.train.fit`.
+
+Every rank builds the same global batches (same seed, same shuffle) and keeps its block of rows, so each
+piece or text row is seen once per epoch. Gradients are averaged weighted by each rank's frame/token count,
+which makes a step equal to the single-process step on the whole global batch. The same reduction carries
+a non-finite flag (all ranks skip together) and a stop flag: under torchrun, Ctrl-C (SIGINT, which torchrun
+forwards) or SIGTERM only sets the flag, and every rank stops at the next step, where rank 0 saves last.pt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from seqgen.errors import SeqgenError
+from seqgen.runtime import console
+
+# Long enough for rank 0 to validate a large split while the others wait at the broadcast.
+TIMEOUT = timedelta(hours=2)
+
+
+@dataclass
+class Group:
+    """This process's place in the run: `rank` of `world_size` processes, computing on `device`."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+    stop_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        """True under torchrun with more than one process."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone writes checkpoints, metrics and logs."""
+        return self.rank == 0
+
+    def shard(self, batch: Any) -> Any:
+        """This rank's contiguous block of rows (dim 0) of every tensor in a nested tuple/list/dict batch."""
+        if not self.active:
+            return batch
+        if isinstance(batch, Tensor):
+            return batch.tensor_split(self.world_size)[self.rank]
+        if isinstance(batch, (tuple, list)):
+            return type(batch)(self.shard(b) for b in batch)
+        if isinstance(batch, dict):
+            return {k: self.shard(v) for k, v in batch.items()}
+        return batch
+
+    def average_gradients(self, params: list[nn.Parameter], count: int, finite: bool) -> bool:
+        """Replace each gradient by Σ_r count_r · g_r / Σ_r count_r over ranks (one flat all-reduce); return
+        whether every rank's loss was finite. Raises KeyboardInterrupt on all ranks when any asked to stop."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads]) * count if finite else params[0].new_zeros(sum(p.numel() for p in params))
+        flags = flat.new_tensor([count, not finite, self.stop_requested])
+        buffer = torch.cat([flat, flags])
+        dist.all_reduce(buffer)
+        total, nonfinite, stop = buffer[-3:].tolist()
+        if stop:
+            raise KeyboardInterrupt
+        if nonfinite:
+            return False
+        buffer = buffer[:-3] / max(total, 1.0)
+        for p, g in zip(params, buffer.split([p.numel() for p in params])):
+            p.grad = g.view_as(p)
+        return True
+
+    def sum(self, *values: float) -> list[float]:
+        """Each value summed over ranks (float64)."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's picklable `obj`, on every rank."""
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def broadcast_module(self, module: nn.Module) -> None:
+        """Copy rank 0's parameters and buffers into every rank's `module`, in place."""
+        if self.active:
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+    def check_same(self, what: str, obj: Any) -> None:
+        """SeqgenError on every rank unless all ranks hold an equal `obj` (compared by a hash of its pickle)."""
+        if not self.active:
+            return
+        digests = [None] * self.world_size
+        dist.all_gather_object(digests, hashlib.sha256(pickle.dumps(obj)).hexdigest())
+        if len(set(digests)) > 1:
+            raise SeqgenError(f"the {self.world_size} processes disagree on the {what}; each must load the same data")
+
+    def seed_rank(self, seed: int, step: int) -> None:
+        """Give ranks > 0 their own global RNG stream (dropout, CD-k Gibbs), a function of seed, rank and step
+        so that a resumed run draws the same numbers; rank 0 keeps the stream its checkpoints carry."""
+        if self.rank > 0:
+            torch.manual_seed((seed * 1_000_003 + step) * 1_009 + self.rank)
+
+    def _request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+
+
+def world_from_env() -> tuple[int, int, int]:
+    """(world size, rank, local rank) from torchrun's environment; (1, 0, 0) outside it."""
+    env = os.environ
+    return int(env.get("WORLD_SIZE", 1)), int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0))
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[Group]:
+    """Join torchrun's process group for the duration of a run (a plain `Group` of one outside torchrun).
+
+    On GPU each process computes on cuda:LOCAL_RANK. Ranks > 0 print nothing; SIGINT and SIGTERM set
+    the group's stop flag instead of interrupting, and are restored on exit.
+    """
+    world, rank, local_rank = world_from_env()
+    if world == 1:
+        yield Group(0, 1, device)
+        return
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    owned = not dist.is_initialized()
+    if owned:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+    group = Group(dist.get_rank(), dist.get_world_size(), device)
+    console.quiet = console.quiet or not group.is_main
+    handlers = {s: signal.signal(s, group._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield group
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        if owned:
+            dist.destroy_process_group()
