@@ -69,4 +69,6 @@ def progress(transient: bool = False) -> Progress:
         TextColumn("{task.fields[status]}"),
         console=console,
         transient=transient,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,42 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@dataclass
+class CliResult:
+    """What one `seqgen ...` call did: exit code and what it printed."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def one_line_error(self) -> str:
+        """The single `error: ...` line of a failed call (asserts there is exactly one and no traceback)."""
+        lines = [line for line in self.stderr.strip().splitlines() if line.strip()]
+        assert self.code != 0 and len(lines) == 1 and lines[0].startswith("error:"), self.output
+        return lines[0]
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run the real command line (`seqgen.cli.main`) in this process: the one way tests invoke the CLI."""
+    from seqgen.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -3,8 +3,6 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,19 +20,6 @@ JSB_MAT = DATA_DIR / "boulanger2012_mat" / "JSB_Chorales.mat"
 KEYS = {"log_likelihood_per_frame", "frames", "sequences", "frame_accuracy", "estimator", "stderr"}
 
 
-def seqgen(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SEQGEN_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "seqgen.cli", *map(str, args)], check=False, capture_output=True,
-                          text=True, env=env, timeout=300)
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A tiny RNN-NADE trained for two epochs on random 88-key rolls; returns its best.pt."""
@@ -48,12 +33,12 @@ def trained(tmp_path_factory) -> Path:
     return out / "best.pt"
 
 
-def test_score_midi_file_json_and_per_frame_csv(trained, tmp_path):
+def test_score_midi_file_json_and_per_frame_csv(cli, trained, tmp_path):
     roll = np.zeros((9, 88), dtype=bool)
     roll[np.arange(9), 39 + np.arange(9) % 5] = True
     roll_to_midi(roll, tmp_path / "song.mid", RollFormat(Quantisation(1)))
-    proc = seqgen("score", tmp_path / "song.mid", "--model", trained, "--json", "--per-frame", tmp_path / "f.csv")
-    assert proc.returncode == 0, proc.stderr
+    proc = cli("score", tmp_path / "song.mid", "--model", trained, "--json", "--per-frame", tmp_path / "f.csv")
+    assert proc.code == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert KEYS <= set(result) and result["estimator"] == "exact" and result["sequences"] == 1
     rows = list(csv.DictReader((tmp_path / "f.csv").open()))
@@ -62,28 +47,28 @@ def test_score_midi_file_json_and_per_frame_csv(trained, tmp_path):
     assert abs(mean - result["log_likelihood_per_frame"]) < 1e-4
 
 
-def test_bad_model_file_is_one_line_error(tmp_path):
+def test_bad_model_file_is_one_line_error(cli, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert "bad.pt" in one_line_error(seqgen("score", "x.mid", "--model", bad))
+    assert "bad.pt" in cli("score", "x.mid", "--model", bad).one_line_error()
 
 
-def test_bad_midi_file_is_one_line_error(trained, tmp_path):
+def test_bad_midi_file_is_one_line_error(cli, trained, tmp_path):
     bad = tmp_path / "broken.mid"
     bad.write_bytes(b"MThd\x00\x00\x00\x06\x00")
-    assert "broken.mid" in one_line_error(seqgen("score", bad, "--model", trained))
+    assert "broken.mid" in cli("score", bad, "--model", trained).one_line_error()
 
 
 @pytest.mark.skipif(not JSB_MAT.is_file(), reason="shared data folder absent")
-def test_train_music_and_score_dataset_split(tmp_path):
-    proc = seqgen("train-music", "--data", JSB_MAT, "--model", "rnn-rbm", "--rnn-hidden", "8", "--cond-hidden", "6",
+def test_train_music_and_score_dataset_split(cli, tmp_path):
+    proc = cli("train-music", "--data", JSB_MAT, "--model", "rnn-rbm", "--rnn-hidden", "8", "--cond-hidden", "6",
                   "--epochs", "1", "--batch-size", "64", "--cd-k", "1", "--valid-ais-runs", "2",
                   "--valid-ais-steps", "5", "--device", "cpu", "--out", tmp_path)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.code == 0, proc.stderr
     assert {"best.pt", "last.pt", "metrics.jsonl"} <= {p.name for p in tmp_path.iterdir()}
-    proc = seqgen("score", "--data", JSB_MAT, "--split", "test", "--model", tmp_path / "best.pt", "--json",
+    proc = cli("score", "--data", JSB_MAT, "--split", "test", "--model", tmp_path / "best.pt", "--json",
                   "--ais-runs", "4", "--ais-steps", "10")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.code == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert KEYS <= set(result) and result["estimator"] == "ais" and result["frames"] == 4725
     assert result["stderr"] > 0

@@ -1,7 +1,5 @@
 """`seqgen sample` end to end on a tiny checkpoint: files re-open with the right frames and tempo, seeds repeat."""
 
-import subprocess
-import sys
 import wave
 from dataclasses import asdict
 
@@ -10,17 +8,15 @@ import numpy as np
 import pretty_midi
 import pytest
 import torch
-from typer.testing import CliRunner
 
-import seqgen.text.sample
-from seqgen.checkpoint import save_checkpoint
-from seqgen.cli import _register_commands, app
-from seqgen.errors import SeqgenError
-from seqgen.music.model import MusicModel, MusicModelConfig
+from seqgen.checkpoint import FORMAT_VERSION, save_checkpoint
+from seqgen.core.recurrent import RecurrentConfig
+from seqgen.music.model import MusicModel, make_config
 from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll, roll_to_midi
 from seqgen.music.sample import shipped_model
+from seqgen.text.model import TextLM, TextModelConfig
+from seqgen.text.tokenizer import CharTokenizer
 
-_register_commands()
 TEMPO, SPQ = 100.0, 2  # the tiny checkpoint's data: 2 frames per quarter note at 100 BPM (0.3 s per frame)
 FMT = RollFormat(Quantisation(steps_per_quarter=SPQ, tempo_bpm=TEMPO))
 TRAIN_STATS = {
@@ -32,10 +28,10 @@ TRAIN_STATS = {
 def music_checkpoint(path, kind: str = "rnn-nade") -> None:
     """A tiny untrained 88-key model with the data settings a trained one carries."""
     torch.manual_seed(0)
-    config = MusicModelConfig(kind=kind, n_visible=88, rnn_hidden=8, cond_hidden=8)
+    config = make_config(kind=kind, n_visible=88, rnn_hidden=8, cond_hidden=8)
     model = MusicModel(config)
     save_checkpoint(path, {
-        "format_version": 1, "task": "music", "kind": kind, "model_config": asdict(config),
+        "format_version": FORMAT_VERSION, "task": "music", "kind": kind, "model_config": asdict(config),
         "state_dict": model.state_dict(), "seed": 0,
         "data": {"low_pitch": 21, "n_pitches": 88, "dataset": "tiny", "train_stats": TRAIN_STATS,
                  "quantisation": Quantisation(steps_per_quarter=SPQ, tempo_bpm=TEMPO).to_dict()},
@@ -49,10 +45,16 @@ def ckpt(tmp_path_factory):
     return path
 
 
-def sample(*args: str):
-    result = CliRunner().invoke(app, ["sample", *map(str, args)])
-    assert result.exit_code == 0, result.output
-    return result
+@pytest.fixture
+def sample(cli):
+    """Run `seqgen sample ...`, asserting it succeeded."""
+
+    def run(*args):
+        result = cli("sample", *args)
+        assert result.code == 0, result.output
+        return result
+
+    return run
 
 
 def midi_tempo(path) -> float:
@@ -61,7 +63,7 @@ def midi_tempo(path) -> float:
     return mido.tempo2bpm(tempos[0])
 
 
-def test_writes_numbered_midi_png_wav_and_prints_statistics(ckpt, tmp_path) -> None:
+def test_writes_numbered_midi_png_wav_and_prints_statistics(sample, ckpt, tmp_path) -> None:
     result = sample("--model", ckpt, "--out", tmp_path / "song.mid", "--n", 3, "--frames", 16, "--seed", 5,
                     "--png", "--wav")
     for i in range(3):
@@ -77,14 +79,14 @@ def test_writes_numbered_midi_png_wav_and_prints_statistics(ckpt, tmp_path) -> N
     assert "audio rendered with" in result.output
 
 
-def test_same_seed_same_bytes_other_seed_other_song(ckpt, tmp_path) -> None:
+def test_same_seed_same_bytes_other_seed_other_song(sample, ckpt, tmp_path) -> None:
     for name, seed in [("a.mid", 1), ("b.mid", 1), ("c.mid", 2)]:
         sample("--model", ckpt, "--out", tmp_path / name, "--frames", 24, "--seed", seed)
     assert (tmp_path / "a.mid").read_bytes() == (tmp_path / "b.mid").read_bytes()
     assert (tmp_path / "a.mid").read_bytes() != (tmp_path / "c.mid").read_bytes()
 
 
-def test_seconds_and_tempo_set_length_and_playback(ckpt, tmp_path) -> None:
+def test_seconds_and_tempo_set_length_and_playback(sample, ckpt, tmp_path) -> None:
     sample("--model", ckpt, "--out", tmp_path / "s.mid", "--seconds", 3, "--seed", 0)
     assert midi_to_roll(tmp_path / "s.mid", FMT).roll.shape[0] == 10  # 3 s / 0.3 s
     sample("--model", ckpt, "--out", tmp_path / "t.mid", "--frames", 8, "--tempo", 90, "--seed", 0)
@@ -92,7 +94,7 @@ def test_seconds_and_tempo_set_length_and_playback(ckpt, tmp_path) -> None:
     assert pretty_midi.PrettyMIDI(str(tmp_path / "t.mid")).get_end_time() == pytest.approx(8 * 60 / (90 * SPQ))
 
 
-def test_primer_frames_are_kept_verbatim(ckpt, tmp_path) -> None:
+def test_primer_frames_are_kept_verbatim(sample, ckpt, tmp_path) -> None:
     primer = np.zeros((6, 88), bool)
     primer[[0, 1, 2], 39] = True
     primer[[3, 4], [43, 46]] = True
@@ -104,41 +106,45 @@ def test_primer_frames_are_kept_verbatim(ckpt, tmp_path) -> None:
     assert "4 from the primer" in result.output
 
 
-def test_shipped_model_from_models_dir(ckpt, tmp_path, monkeypatch) -> None:
+def test_shipped_model_from_models_dir(sample, ckpt, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SEQGEN_MODELS_DIR", str(ckpt.parent))
     (ckpt.parent / "bach-rnn-nade.pt").write_bytes(ckpt.read_bytes())
     sample("--out", tmp_path / "d.mid", "--frames", 4, "--seed", 0)
     assert midi_to_roll(tmp_path / "d.mid", FMT).roll.shape[0] == 4
 
 
-def test_rbm_checkpoint_samples_with_gibbs_steps(tmp_path) -> None:
+def test_rbm_checkpoint_samples_with_gibbs_steps(sample, tmp_path) -> None:
     music_checkpoint(tmp_path / "rbm.pt", kind="rnn-rbm")
     sample("--model", tmp_path / "rbm.pt", "--out", tmp_path / "r.mid", "--frames", 6, "--gibbs-steps", 3)
     assert midi_to_roll(tmp_path / "r.mid", FMT).roll.shape[0] == 6
 
 
-def test_text_checkpoint_dispatches_to_continue_prompt(tmp_path, monkeypatch) -> None:
-    save_checkpoint(tmp_path / "lm.pt", {"format_version": 1, "task": "text", "kind": "text-lm",
-                                         "model_config": {}, "state_dict": {}})
-    calls = []
+def text_checkpoint(path) -> None:
+    """A tiny untrained character language model with its tokenizer."""
+    torch.manual_seed(0)
+    tokenizer = CharTokenizer.train("the cat sat on the mat\n")
+    config = TextModelConfig(tokenizer.vocab_size, 4, RecurrentConfig(4, 8))
+    save_checkpoint(path, {
+        "format_version": FORMAT_VERSION, "task": "text", "kind": "text-lm", "model_config": asdict(config),
+        "state_dict": TextLM(config).state_dict(), "seed": 0, "data": {}, "tokenizer": tokenizer.to_dict(),
+    })
 
-    def fake_continue_prompt(ckpt, prompt, *, length, temperature, top_k, n, generator, device):
-        calls.append((prompt, length, temperature, top_k, n))
-        return [f"{prompt} and then {i}" for i in range(n)]
 
-    monkeypatch.setattr(seqgen.text.sample, "continue_prompt", fake_continue_prompt)
-    result = sample("--model", tmp_path / "lm.pt", "--prompt", "Once", "--length", 7, "--top-k", 5, "--n", 2)
-    assert calls == [("Once", 7, 1.0, 5, 2)]
-    assert "Once and then 0" in result.stdout and "Once and then 1" in result.stdout
-    sample("--model", tmp_path / "lm.pt", "--prompt", "Once", "--out", tmp_path / "t.txt")
-    assert (tmp_path / "t.txt").read_text() == "Once and then 0"
+def test_text_checkpoint_continues_the_prompt(sample, tmp_path) -> None:
+    text_checkpoint(tmp_path / "lm.pt")
+    args = ["--model", tmp_path / "lm.pt", "--prompt", "the", "--length", 7, "--top-k", 5, "--n", 2, "--seed", 4]
+    first, again = sample(*args), sample(*args)
+    texts = first.stdout.split("\n\n")
+    assert first.stdout == again.stdout and len(texts) == 2 and all(t.startswith("the") for t in texts)
+    sample("--model", tmp_path / "lm.pt", "--prompt", "the", "--out", tmp_path / "t.txt", "--seed", 4)
+    assert (tmp_path / "t.txt").read_text(encoding="utf-8").startswith("the")
 
 
 def bad_input_args(case: str, ckpt, tmp_path) -> list:
     """Command-line arguments for one kind of bad input (files created in tmp_path)."""
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
-    save_checkpoint(tmp_path / "no-data.pt", {"format_version": 1, "task": "music", "kind": "rnn-nade",
-                                              "model_config": {}, "state_dict": {}})
+    save_checkpoint(tmp_path / "no-data.pt", {"format_version": FORMAT_VERSION, "task": "music", "kind": "rnn-nade",
+                                              "model_config": {}, "state_dict": {}, "data": {}})
     (tmp_path / "bad.mid").write_bytes(b"MThd garbage")
     roll_to_midi(np.ones((8, 88), bool), tmp_path / "long.mid", FMT)
     return {
@@ -155,27 +161,19 @@ def bad_input_args(case: str, ckpt, tmp_path) -> list:
     }[case]
 
 
-@pytest.mark.parametrize("case", ["missing model", "music model without data settings", "no shipped model", "bad primer", "primer too long",
-                                  "music without --out", "text option for music", "frames and seconds"])
-def test_bad_input_raises_a_one_line_error(case, ckpt, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("case", ["garbage model", "missing model", "music model without data settings",
+                                  "no shipped model", "bad primer", "primer too long", "music without --out",
+                                  "text option for music", "frames and seconds"])
+def test_bad_input_is_one_line_and_writes_nothing(cli, case, ckpt, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SEQGEN_MODELS_DIR", str(tmp_path / "empty"))
-    result = CliRunner().invoke(app, ["sample", *map(str, bad_input_args(case, ckpt, tmp_path))])
-    assert isinstance(result.exception, SeqgenError), result.output
-    assert "\n" not in str(result.exception)
+    result = cli("sample", *bad_input_args(case, ckpt, tmp_path))
+    assert result.code == 1
+    result.one_line_error()
     assert not (tmp_path / "x.mid").exists()
 
 
-def test_bad_model_exits_1_with_one_line_on_stderr(ckpt, tmp_path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "seqgen.cli", "sample", *map(str, bad_input_args("garbage model", ckpt, tmp_path))],
-        check=False, capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-
-
 @pytest.mark.parametrize("name", ["bach-rnn-nade.pt", "bach-rnn-rbm.pt"])
-def test_shipped_models_load_and_sample(name, tmp_path, monkeypatch) -> None:
+def test_shipped_models_load_and_sample(sample, name, tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("SEQGEN_MODELS_DIR", raising=False)
     model = shipped_model(name)
     result = sample("--model", model, "--out", tmp_path / "s.mid", "--frames", 8, "--gibbs-steps", 5, "--seed", 0)

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.music.model import MusicModel, make_config, model_from_checkpoint
+from seqgen.checkpoint import FORMAT_VERSION
+from seqgen.errors import SeqgenError
+from seqgen.music.model import PRESETS, MusicModel, make_config
+from seqgen.tasks import get_task
 
 KINDS = [("rnn-nade", "tanh", False), ("rnn-rbm", "relu", True), ("rnn", "lstm", False), ("rnn-nade", "gru", False)]
 
@@ -43,13 +46,13 @@ def test_stepping_equals_teacher_forcing(kind, cell, leaky):
     model, rolls = tiny(kind, cell, leaky), random_rolls()
     with torch.no_grad():
         forced, final = model.teacher_forced_biases(rolls)
-        state = model.initial_state(2, rolls)
+        state = model.initial_state(2)
+        step = model.next_biases(state)
         for t in range(rolls.shape[1]):
-            step = model.next_biases(state)
             for name in step:
                 torch.testing.assert_close(step[name], forced[name][:, t])
-            state = model.advance(rolls[:, t], state)
-    torch.testing.assert_close(model._output(state), model._output(final))
+            step, state = model.step(rolls[:, t], state)
+    torch.testing.assert_close(state.h, final.h)
 
 
 def test_chunks_with_carried_state_equal_whole_sequence():
@@ -61,19 +64,44 @@ def test_chunks_with_carried_state_equal_whole_sequence():
     torch.testing.assert_close(torch.cat([first["b_h"], second["b_h"]], 1), whole["b_h"])
 
 
-def test_checkpoint_round_trip_gives_identical_log_probs():
+def checkpoint_of(model: MusicModel) -> dict:
+    return {
+        "format_version": FORMAT_VERSION, "task": "music", "kind": model.config.kind,
+        "model_config": asdict(model.config), "state_dict": model.state_dict(),
+        "data": {"low_pitch": 21, "n_pitches": 12, "quantisation": {"steps_per_quarter": 2, "tempo_bpm": 100.0}},
+    }  # fmt: skip
+
+
+def test_checkpoint_round_trip_gives_identical_log_probs(tmp_path):
     model, rolls = tiny("rnn-nade"), random_rolls()
-    ckpt = {"model_config": asdict(model.config), "state_dict": model.state_dict()}
-    again = model_from_checkpoint(ckpt)
+    again = get_task("music").load(checkpoint_of(model), tmp_path / "m.pt", "cpu")
     with torch.no_grad():
         a = model.conditional.log_prob(rolls, model.teacher_forced_biases(rolls)[0])
         b = again.conditional.log_prob(rolls, again.teacher_forced_biases(rolls)[0])
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_presets_build():
-    for preset in ("paper-rbm", "paper-nade", "paper-rnn", "gru-nade"):
-        MusicModel(make_config(preset))
+@pytest.mark.parametrize(
+    ("preset", "kind", "cell", "rnn", "cond"),
+    [("paper-rbm", "rnn-rbm", "tanh", 100, 150), ("paper-nade", "rnn-nade", "tanh", 100, 150),
+     ("paper-rnn", "rnn", "tanh", 100, 150), ("gru-nade", "rnn-nade", "gru", 200, 200)],
+)
+def test_presets_have_the_documented_sizes_and_overrides_apply(preset, kind, cell, rnn, cond):
+    config = make_config(preset)
+    assert (config.kind, config.recurrent.cell, config.recurrent.hidden_size, config.cond_hidden) == (
+        kind, cell, rnn, cond)
+    assert PRESETS[preset] == config  # presets are not mutated by building
+    tuned = make_config(preset, rnn_hidden=7, leaky=True, cell="relu")
+    assert (tuned.recurrent.hidden_size, tuned.recurrent.leaky, tuned.kind) == (7, True, kind)
+    with pytest.raises(ValueError, match="unknown"):
+        make_config(preset, no_such_setting=1)
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_names_the_file(tmp_path):
+    ckpt = checkpoint_of(tiny("rnn-nade"))
+    ckpt["model_config"]["cond_hidden"] = 7
+    with pytest.raises(SeqgenError, match=r"m\.pt: not a usable music checkpoint"):
+        get_task("music").load(ckpt, tmp_path / "m.pt", "cpu")
 
 
 def test_batches_pad_mask_chunk_and_carry():

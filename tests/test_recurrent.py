@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from seqgen.core.recurrent import Recurrent, RecurrentConfig
+from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
 
 VARIANTS = [
     ("tanh", False),
@@ -33,7 +33,7 @@ def test_step_equals_forward_and_chunks_carry_state(cell, leaky):
     x = torch.randn(3, 12, 5)
     h, last = rnn(x)
     assert h.shape == (3, 12, 7)
-    state, steps = rnn.initial_state(3, x), []
+    state, steps = rnn.initial_state(3), []
     for t in range(12):
         h_t, state = rnn.step(x[:, t], state)
         steps.append(h_t)
@@ -41,7 +41,7 @@ def test_step_equals_forward_and_chunks_carry_state(cell, leaky):
     h1, mid = rnn(x[:, :5])
     h2, end = rnn(x[:, 5:], mid)
     torch.testing.assert_close(torch.cat([h1, h2], 1), h, rtol=0, atol=1e-6)
-    torch.testing.assert_close(end, last, rtol=0, atol=1e-6)
+    torch.testing.assert_close(end.h, last.h, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("cell", ["tanh", "relu", "sigmoid"])
@@ -57,7 +57,7 @@ def test_leaky_step_follows_the_formula():
     x, h0 = torch.randn(2, 5), torch.randn(2, 7)
     alpha = torch.sigmoid(rnn.alpha_logit)
     expected = alpha * h0 + (1 - alpha) * torch.tanh(h0 @ rnn.W_uu.T + x @ rnn.W_vu.T + rnn.b_u)
-    torch.testing.assert_close(rnn.step(x, h0)[0], expected)
+    torch.testing.assert_close(rnn.step(x, State(h0))[0], expected)
 
 
 def test_leaky_time_constants_spread_and_learnable_or_fixed():
@@ -80,7 +80,7 @@ def test_irnn_initialisation_is_identity_with_zero_bias():
     assert torch.equal(scaled.W_uu, 0.01 * torch.eye(7))
     # with zero input the identity recurrence keeps a non-negative state as it is
     h0 = torch.rand(1, 7)
-    h, _ = rnn(torch.zeros(1, 20, 5), h0)
+    h, _ = rnn(torch.zeros(1, 20, 5), State(h0))
     torch.testing.assert_close(h[:, -1], h0)
 
 
@@ -99,15 +99,19 @@ def test_dropout_acts_on_outputs_not_state():
     rnn.eval()
     h_eval, state_eval = rnn(x)
     assert (h == 0).any() and not (h_eval == 0).any()
-    torch.testing.assert_close(state, state_eval, rtol=0, atol=1e-6)
+    torch.testing.assert_close(state.h, state_eval.h, rtol=0, atol=1e-6)
 
 
-def test_detach_state_and_lstm_state_layout():
+def test_state_detach_repeat_and_lstm_layout():
     rnn = make("lstm")
-    _, (h, c) = rnn(torch.randn(2, 3, 5))
-    assert h.shape == c.shape == (2, 7) and h.requires_grad
-    dh, dc = rnn.detach_state((h, c))
-    assert not dh.requires_grad and torch.equal(dh, h) and torch.equal(dc, c)
+    _, state = rnn(torch.randn(1, 3, 5))
+    assert state.h.shape == state.c.shape == (1, 7) and state.h.requires_grad
+    cut = state.detach()
+    assert not cut.h.requires_grad and torch.equal(cut.h, state.h) and torch.equal(cut.c, state.c)
+    many = cut.repeat(4)
+    assert many.h.shape == many.c.shape == (4, 7) and torch.equal(many.c[3], state.c[0])
+    _, plain = make("tanh")(torch.randn(2, 3, 5))
+    assert plain.c is None and plain.detach().c is None
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import chisquare
 
-from seqgen.music.model import MusicModel, MusicModelConfig
+from seqgen.music.model import MusicModel, make_config
 from seqgen.music.sample import sample_rolls
 
 P = 3  # pitches of the tiny models: 2^(2P) = 64 two-frame songs, all enumerable
@@ -19,7 +19,7 @@ KINDS = ["rnn", "rnn-nade", "rnn-rbm"]
 def tiny_model(kind: str) -> MusicModel:
     """A tiny model with fixed, deliberately strong parameters (so the distribution is far from uniform)."""
     torch.manual_seed(7)
-    model = MusicModel(MusicModelConfig(kind=kind, n_visible=P, rnn_hidden=4, cond_hidden=3))
+    model = MusicModel(make_config(kind=kind, n_visible=P, rnn_hidden=4, cond_hidden=3))
     with torch.no_grad():
         for param in model.parameters():
             param.copy_(1.5 * torch.randn_like(param))
@@ -106,7 +106,7 @@ def test_a_thresholding_sampler_fails_the_test(monkeypatch) -> None:
 
 
 def test_primer_is_reproduced_verbatim_and_conditions_the_rest() -> None:
-    model = MusicModel(MusicModelConfig(kind="rnn-nade", n_visible=8, rnn_hidden=6, cond_hidden=5)).eval()
+    model = MusicModel(make_config(kind="rnn-nade", n_visible=8, rnn_hidden=6, cond_hidden=5)).eval()
     primer = np.random.default_rng(0).random((5, 8)) < 0.4
 
     def run(primer_roll: np.ndarray) -> np.ndarray:
@@ -122,7 +122,7 @@ def test_primer_is_reproduced_verbatim_and_conditions_the_rest() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_same_seed_same_songs_different_seed_different_songs(kind: str) -> None:
-    model = MusicModel(MusicModelConfig(kind=kind, n_visible=16, rnn_hidden=8, cond_hidden=8)).eval()
+    model = MusicModel(make_config(kind=kind, n_visible=16, rnn_hidden=8, cond_hidden=8)).eval()
 
     def run(seed: int) -> np.ndarray:
         return sample_rolls(model, n=3, frames=20, generator=torch.Generator().manual_seed(seed), device="cpu")
@@ -132,22 +132,22 @@ def test_same_seed_same_songs_different_seed_different_songs(kind: str) -> None:
 
 
 def test_songs_in_one_batch_differ() -> None:
-    model = MusicModel(MusicModelConfig(kind="rnn-nade", n_visible=16, rnn_hidden=8, cond_hidden=8)).eval()
+    model = MusicModel(make_config(kind="rnn-nade", n_visible=16, rnn_hidden=8, cond_hidden=8)).eval()
     rolls = sample_rolls(model, n=2, frames=20, generator=torch.Generator().manual_seed(0), device="cpu")
     assert not np.array_equal(rolls[0], rolls[1])
 
 
 def test_a_primer_that_fills_the_song_is_refused() -> None:
-    model = MusicModel(MusicModelConfig(kind="rnn", n_visible=8, rnn_hidden=4)).eval()
+    model = MusicModel(make_config(kind="rnn", n_visible=8, rnn_hidden=4)).eval()
     with pytest.raises(ValueError, match="primer"):
         sample_rolls(model, n=1, frames=4, primer=np.zeros((4, 8), bool), generator=torch.Generator())
 
 
 def test_one_conditional_draw_and_one_rnn_step_per_frame_whatever_the_number_of_songs(monkeypatch) -> None:
     """Songs are batched: the number of draws and RNN steps depends on the frames only, never on n."""
-    model = MusicModel(MusicModelConfig(kind="rnn-nade", n_visible=8, rnn_hidden=6, cond_hidden=5)).eval()
+    model = MusicModel(make_config(kind="rnn-nade", n_visible=8, rnn_hidden=6, cond_hidden=5)).eval()
     calls = []
-    draw_frame, step = model.conditional.sample, model.advance
+    draw_frame, step = model.conditional.sample, model.step
 
     def counted_draw(biases, *args):
         calls.append(("draw", len(biases["b_v"])))
@@ -158,7 +158,7 @@ def test_one_conditional_draw_and_one_rnn_step_per_frame_whatever_the_number_of_
         return step(v, state)
 
     monkeypatch.setattr(model.conditional, "sample", counted_draw)
-    monkeypatch.setattr(model, "advance", counted_step)
+    monkeypatch.setattr(model, "step", counted_step)
     for n in (1, 64):
         calls.clear()
         sample_rolls(model, n=n, frames=10, primer=np.ones((3, 8), bool), generator=torch.Generator())

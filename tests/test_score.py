@@ -5,8 +5,9 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from seqgen.checkpoint import load_checkpoint, save_checkpoint
-from seqgen.music.model import MusicModel, make_config, model_from_checkpoint
+from seqgen.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from seqgen.music.model import MusicModel, make_config
+from seqgen.tasks import get_task
 from seqgen.music.score import score_rolls
 
 
@@ -57,10 +58,11 @@ def test_frame_accuracy_is_seeded():
 
 def test_checkpoint_save_load_gives_identical_scores(tmp_path):
     model, data = tiny("rnn-rbm", cond_hidden=8), rolls()
-    ckpt = {"format_version": 1, "task": "music", "kind": "rnn-rbm", "model_config": asdict(model.config),
-            "state_dict": model.state_dict()}
+    ckpt = {"format_version": FORMAT_VERSION, "task": "music", "kind": "rnn-rbm", "model_config": asdict(model.config),
+            "state_dict": model.state_dict(),
+            "data": {"low_pitch": 21, "n_pitches": model.config.n_visible, "quantisation": {"steps_per_quarter": 2}}}
     save_checkpoint(tmp_path / "m.pt", ckpt)
-    again = model_from_checkpoint(load_checkpoint(tmp_path / "m.pt"))
+    again = get_task("music").load(load_checkpoint(tmp_path / "m.pt"), tmp_path / "m.pt", "cpu")
     kw = {"ais_runs": 10, "ais_steps": 20}
     a = score_rolls(model, data, generator=torch.Generator().manual_seed(0), **kw)
     b = score_rolls(again, data, generator=torch.Generator().manual_seed(0), **kw)

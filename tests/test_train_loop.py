@@ -173,9 +173,16 @@ def test_l1_penalty_shrinks_activations(tmp_path):
 def test_resume_refuses_other_settings_or_no_checkpoint(tmp_path):
     fit(DelayTask(), make_model(), OPTIM, config(epochs=1), tmp_path)
     other = DelayModel(RecurrentConfig(1, 9))
-    with pytest.raises(SeqgenError, match="different model configuration"):
+    with pytest.raises(SeqgenError, match="another model configuration .*hidden_size"):
         fit(DelayTask(), other, OPTIM, config(epochs=2), tmp_path, resume=True)
-    with pytest.raises(SeqgenError, match="another optimiser than adam"):
+    with pytest.raises(SeqgenError, match="optim.name .* add --override"):
         fit(DelayTask(), make_model(), OptimConfig(name="adam"), config(epochs=2), tmp_path, resume=True)
+    with pytest.raises(SeqgenError, match="its state cannot seed adam"):
+        fit(DelayTask(), make_model(), OptimConfig(name="adam"), config(epochs=2), tmp_path, resume=True,
+            override=True)
+    with pytest.raises(SeqgenError, match=r"clip 1\.0 → 0\.5"):
+        fit(DelayTask(), make_model(), OPTIM, config(epochs=2, clip=0.5), tmp_path, resume=True)
+    result = fit(DelayTask(), make_model(), OPTIM, config(epochs=2, clip=0.5), tmp_path, resume=True, override=True)
+    assert result.epochs_completed == 2
     with pytest.raises(SeqgenError, match="no such checkpoint"):
         fit(DelayTask(), make_model(), OPTIM, config(epochs=2), tmp_path / "empty", resume=True)

@@ -28,6 +28,8 @@ app.add_typer(data.app, name="data")
 
 def _add_lab() -> None:
     """Mount `seqgen lab` (the long-term-dependency lab) when its package is present."""
+    if any(group.name == "lab" for group in app.registered_groups):
+        return
     try:
         from seqgen.lab.cli import app as lab_app
     except ImportError:

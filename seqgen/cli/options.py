@@ -241,7 +241,10 @@ def command(options: list[Opt]) -> Callable[[Callable[[dict[str, Any]], None]], 
 
 def reject_inapplicable(options: list[Opt], given: dict[str, Any], task: str) -> None:
     """One-line error if an option of another product was given (differs from its default)."""
-    wrong = [o.flag for o in options if o.tasks is not None and task not in o.tasks and given.get(o.name) != o.default]
+    wrong = [
+        o.flag for o in options
+        if o.tasks is not None and task not in o.tasks and o.name in given and given[o.name] != o.default
+    ]  # fmt: skip
     if wrong:
         raise SeqgenError(f"{', '.join(wrong)}: not an option for {task} models")
 

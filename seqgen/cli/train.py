@@ -13,7 +13,6 @@ from seqgen.errors import SeqgenError
 def run_training(options: dict[str, Any], task: str | None = None) -> None:
     """Pick the product (given, or from --data / --text), check the options apply, train, report."""
     from seqgen.fileio import check_output_folder
-    from seqgen.runtime import console
     from seqgen.tasks import get_task, task_for_data
 
     spec = get_task(task) if task else task_for_data(options["data"], options.get("text"))
@@ -25,7 +24,7 @@ def run_training(options: dict[str, Any], task: str | None = None) -> None:
     check_output_folder(options["out"])
     resolved = resolve_training({o.name: options.get(o.name, o.default) for o in only(TRAIN, spec.name)}, spec.name)
     summary, interrupted = spec.train(resolved)
-    console.print(summary, highlight=False, soft_wrap=True)
+    typer.echo(summary)
     if interrupted:
         raise typer.Exit(130)
 
