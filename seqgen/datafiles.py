@@ -75,7 +75,7 @@ def download(remote: RemoteFile, dest: Path) -> Path:
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise SeqgenError(
             f"{remote.name}: not found locally and download from {remote.url} failed ({exc}); "
-            f"set ${DATA_DIR_ENV} to a folder holding it or pass --data PATH"
+            f"set ${DATA_DIR_ENV} to a folder holding it or pass its path as data"
         ) from None
     return dest
 

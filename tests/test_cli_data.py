@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from seqgen.music import embedded
-from seqgen.music.datasets import read_pickle
+from seqgen.music.benchmarks import read_pickle
 from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll
 
 README_SIZES = {  # shared/data/README.md: sequences and frames per split (train, valid, test)

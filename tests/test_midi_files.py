@@ -9,7 +9,7 @@ import mido
 import numpy as np
 
 from seqgen.errors import SeqgenError
-from seqgen.music.datasets import read_mat, read_pickle
+from seqgen.music.benchmarks import read_mat, read_pickle
 from seqgen.music.pianoroll import DEFAULT_MAX_FRAMES, MidiReadOptions, Quantisation, RollFormat, midi_to_roll
 
 BEATS = {s: RollFormat(Quantisation(steps_per_quarter=s)) for s in (1, 2, 4)}

@@ -69,7 +69,7 @@ app = typer.Typer(help="Inspect and export the music datasets.", no_args_is_help
 @app.command("list")
 def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the named datasets, their frame duration and their file."""
-    from seqgen.music.datasets import BENCHMARKS
+    from seqgen.music.benchmarks import BENCHMARKS
     from seqgen.music.embedded import CHORALE_QUANTISATION
 
     rows = [

@@ -70,7 +70,7 @@ class MusicSpec:
         from seqgen.music.sample import sample_music
 
         if options["out"] is None:
-            raise SeqgenError("a music model writes MIDI: give --out FILE.mid")
+            raise SeqgenError("a music model writes MIDI: give an output file such as song.mid", param="out")
         result = sample_music(
             ckpt, model, options["out"], n=options["n"], frames=options["frames"], seconds=options["seconds"],
             temperature=options["temperature"], gibbs_steps=options["gibbs_steps"], primer=options["primer"],

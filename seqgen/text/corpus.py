@@ -58,7 +58,7 @@ def read_text_file(path: Path) -> str:
 def split_text(text: str, valid_fraction: float, name: str = "text") -> tuple[str, str]:
     """Cut `text` into (train, valid): the last `valid_fraction` of characters, from a line start if any."""
     if not 0.0 < valid_fraction < 1.0:
-        raise SeqgenError(f"--valid-fraction {valid_fraction}: expected a number between 0 and 1")
+        raise SeqgenError(f"{valid_fraction}: expected a number between 0 and 1", param="valid_fraction")
     cut = int(len(text) * (1.0 - valid_fraction))
     line_start = text.find("\n", cut) + 1
     if 0 < line_start < len(text):
@@ -90,10 +90,10 @@ def load_corpus(
 ) -> TextCorpus:
     """A named corpus (`data`) or a user's text file (`text`, with `valid` or a `valid_fraction` split)."""
     if (data is None) == (text is None):
-        raise SeqgenError("give exactly one of --text FILE or --data " + "|".join(CORPORA))
+        raise SeqgenError("give exactly one of a text file or a named corpus (" + ", ".join(CORPORA) + ")")
     if data is not None:
         if data not in CORPORA:
-            raise SeqgenError(f"--data {data}: unknown corpus (expected {', '.join(CORPORA)})")
+            raise SeqgenError(f"{data}: unknown corpus (expected {', '.join(CORPORA)})", param="data")
         return load_ptb(data, data_dir)
     train = read_text_file(text)
     if valid is not None:

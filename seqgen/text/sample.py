@@ -26,9 +26,9 @@ def sample_tokens(
     logits when given; the recurrent state advances for the whole batch each step.
     """
     if temperature <= 0:
-        raise SeqgenError(f"--temperature {temperature}: must be positive")
+        raise SeqgenError(f"{temperature}: must be positive", param="temperature")
     if top_k is not None and top_k < 1:
-        raise SeqgenError(f"--top-k {top_k}: must be at least 1")
+        raise SeqgenError(f"{top_k}: must be at least 1", param="top_k")
     logits, state, _ = model(context.unsqueeze(0))
     logits = logits[:, -1].expand(n, -1)
     state = state.repeat(n)

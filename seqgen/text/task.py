@@ -95,7 +95,7 @@ class TextSpec:
         from seqgen.text.score import score_text
 
         if (options["file"] is None) == (options["data"] is None):
-            raise SeqgenError("score: give a text FILE or --data ptb|ptb-char (with --split), not both or neither")
+            raise SeqgenError("give a text file or a named corpus (ptb, ptb-char) to score, not both or neither")
         if options["file"] is not None:
             text = read_text_file(options["file"])
         else:

@@ -126,13 +126,14 @@ class SentencePieceTokenizer:
     def train(cls, text: str, vocab_size: int, model_type: str = "unigram") -> SentencePieceTokenizer:
         """Train in memory on the lines of `text` (no files written)."""
         if model_type not in SENTENCEPIECE_TYPES:
-            raise SeqgenError(f"--sp-model {model_type}: expected one of {', '.join(SENTENCEPIECE_TYPES)}")
+            raise SeqgenError(f"{model_type}: expected one of {', '.join(SENTENCEPIECE_TYPES)}", param="sp_model")
         lines = [line for line in text.split(NEWLINE) if line]
         needed = 256 + len(set("".join(lines))) + 2
         if vocab_size < needed:
             raise SeqgenError(
-                f"--vocab-size {vocab_size}: sentencepiece with byte fallback needs at least {needed} "
-                "for this text (256 bytes + its characters + <unk>)"
+                f"{vocab_size}: sentencepiece with byte fallback needs at least {needed} "
+                "for this text (256 bytes + its characters + <unk>)",
+                param="vocab_size",
             )
         writer = io.BytesIO()
         spm.SentencePieceTrainer.train(
@@ -170,7 +171,7 @@ def train_tokenizer(
         return WordTokenizer.train(text, vocab_size)
     if kind == "sentencepiece":
         return SentencePieceTokenizer.train(text, vocab_size or 1000, model_type)
-    raise SeqgenError(f"--tokenizer {kind}: expected one of {', '.join(TOKENIZER_KINDS)}")
+    raise SeqgenError(f"{kind}: expected one of {', '.join(TOKENIZER_KINDS)}", param="tokenizer")
 
 
 def tokenizer_from_dict(entry: dict) -> Tokenizer:

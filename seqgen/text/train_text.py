@@ -37,7 +37,7 @@ def batchify(stream: torch.Tensor, batch_size: int) -> torch.Tensor:
     """
     rows = len(stream) // batch_size
     if rows < 2:
-        raise SeqgenError(f"training text too short for --batch-size {batch_size} ({len(stream)} tokens)")
+        raise SeqgenError(f"{batch_size}: the training text ({len(stream)} tokens) is too short for it", param="batch_size")
     return stream[: rows * batch_size].view(batch_size, rows)
 
 
