@@ -359,7 +359,7 @@ def _restore(
         skip=_RESUMABLE,
     )
     if changed and not override:
-        raise SeqgenError(f"{path}: resuming with other training settings ({changed}); add --override to accept")
+        raise SeqgenError(f"{path}: resuming with other training settings ({changed}); resume with override to accept them")
     if ckpt["optim_config"]["name"] != optim_config.name:
         raise SeqgenError(f"{path}: was trained with {ckpt['optim_config']['name']}; its state cannot seed {optim_config.name}")
     model.load_state_dict(ckpt["state_dict"])
