@@ -313,3 +313,25 @@ def test_the_pedal_holds_notes_of_its_channel_in_other_tracks():
         midi(notes, pedal_track), fmt(steps_per_quarter=2), MidiReadOptions(sustain=True)
     ).roll
     np.testing.assert_array_equal(roll, expected(4, [(60, 0, 4), (62, 0, 1)]))
+
+
+def test_long_silences_use_every_length_of_delta_time(tmp_path):
+    # 240 ticks per frame: simultaneous events and gaps of 1, 100 and 10,000 frames need 1- to 4-byte delta
+    # times (pretty_midi refuses files longer than 10,000,000 ticks)
+    roll = np.zeros((20_200, 88), bool)
+    roll[[0, 0, 2, 103, 10_104, 20_105], [0, 5, 10, 20, 30, 40]] = True
+    path = tmp_path / "sparse.mid"
+    roll_to_midi(roll, path, fmt(steps_per_quarter=2))
+    ticks = np.cumsum([m.time for m in mido.MidiFile(path).tracks[0]])
+    assert ticks[-1] == 20_200 * 240
+    np.testing.assert_array_equal(midi_to_roll(path, fmt(steps_per_quarter=2)).roll, roll)
+    pm = pretty_midi.PrettyMIDI(str(path))
+    assert sorted(round(n.start * 4) for n in pm.instruments[0].notes) == [0, 0, 2, 103, 10_104, 20_105]
+
+
+def test_a_silence_too_long_for_midi_is_refused_without_writing(tmp_path):
+    roll = np.zeros((300_000, 88), bool)  # 1 frame per second at 120 bpm: 960 ticks per frame
+    roll[0, 0] = True
+    with pytest.raises(SeqgenError, match=r"long.mid: a silence of more than 268,435,455 MIDI ticks"):
+        roll_to_midi(roll, tmp_path / "long.mid", fmt(fs=1.0))
+    assert list(tmp_path.iterdir()) == []

@@ -1,79 +1,124 @@
-"""Piano-roll PNGs decode to the picture we drew; WAV files open with the standard `wave` module."""
+"""Piano-roll PNGs decode to the documented size with notes, names and bars where they belong; WAV files
+last exactly as long as the roll, through FluidSynth when it is installed and pretty_midi's synthesis else."""
 
-import struct
+from __future__ import annotations
+
 import wave
-import zlib
 
 import numpy as np
-import pretty_midi
+import pytest
+from matplotlib.image import imread
 
-from seqgen.music.render import encode_png, midi_file_to_wav, roll_image, write_roll_png, write_wav
+from seqgen.errors import SeqgenError
+from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi
+from seqgen.music.render import (
+    MARGINS,
+    midi_file_to_wav,
+    pitch_name,
+    plot_size,
+    roll_figure,
+    write_roll_png,
+    write_wav,
+)
 
-
-def decode_png(data: bytes) -> np.ndarray:
-    """RGB uint8[H, W, 3] of an 8-bit truecolour, unfiltered PNG (what encode_png writes), checking every CRC."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, {}
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
-        chunks[kind] = chunks.get(kind, b"") + body
-        pos += 12 + length
-    width, height, depth, colour, _, _, _ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
-    assert (depth, colour) == (8, 2) and b"IEND" in chunks
-    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, 1 + 3 * width)
-    assert (rows[:, 0] == 0).all()
-    return rows[:, 1:].reshape(height, width, 3)
+FMT = RollFormat(Quantisation(steps_per_quarter=2, tempo_bpm=120.0))  # 0.25 s per frame
 
 
-def test_png_is_valid_and_holds_the_picture(tmp_path) -> None:
-    roll = np.zeros((40, 88), bool)
-    roll[10:14, 60 - 21] = True  # middle C, frames 10..13
+def one_note_roll() -> np.ndarray:
+    roll = np.zeros((160, 88), bool)
+    roll[100:120, 64 - 21] = True  # E4, frames 100..119
+    return roll
+
+
+def test_png_has_the_documented_size_and_the_note_where_it_belongs(tmp_path):
     path = tmp_path / "roll.png"
-    write_roll_png(roll, path, primer_frames=8, bar_frames=16)
-    image = decode_png(path.read_bytes())
-    assert np.array_equal(image, roll_image(roll, primer_frames=8, bar_frames=16))
-    assert image.shape == (12 * 5, 40 * 8, 3)  # one octave (C4..B4) of 5-pixel rows, 8-pixel frames
+    size = write_roll_png(one_note_roll(), path, bar_frames=8)
+    image = imread(path)[:, :, :3]
+    _, height, full_width, full_height = plot_size(160, 12)  # one octave, C4..B4: the minimum height
+    assert size == (full_width, full_height) == (160 * 4 + 60 + 16, 120 + 14 + 40)
+    assert image.shape == (full_height, full_width, 3)
+    left, _, top, _ = MARGINS
+    note_row = top + height - int((64 - 60 + 0.5) * height / 12)  # E4's row, counted from the top
+    note_blue = np.array([0.13, 0.25, 0.63])
+    assert np.abs(image[note_row, left + 4 * 110] - note_blue).max() < 0.02  # frame 110: sounding
+    assert np.abs(image[note_row, left + 4 * 90] - note_blue).max() > 0.3  # frame 90: silent
+    assert np.abs(image[note_row - 3 * 6, left + 4 * 110] - note_blue).max() > 0.3  # G4: silent
 
 
-def test_notes_primer_and_time_axis_land_where_expected() -> None:
-    roll = np.zeros((20, 88), bool)
-    roll[2, 60 - 21] = True  # C4 early, inside the primer
-    roll[15, 71 - 21] = True  # B4 late
-    image = roll_image(roll, primer_frames=5, frame_px=2, pitch_px=3)
-    assert image.shape == (36, 40, 3)
-    top_row, bottom_row = image[0:2], image[33:35]  # highest pitch (B4) at the top, C4 at the bottom
-    assert set(map(tuple, top_row[:, 30:32].reshape(-1, 3))) == {(32, 64, 160)}  # a sampled note
-    assert set(map(tuple, bottom_row[:, 4:6].reshape(-1, 3))) == {(190, 80, 20)}  # a primer note
-    assert tuple(image[2, 30]) == (255, 255, 255)  # a one-pixel gap under each key's notes
-    assert tuple(image[35, 30]) == (190, 194, 204)  # the line under C
-    assert tuple(image[10, 0]) == (255, 236, 204)  # primer shading
-    assert tuple(image[10, 20]) != (255, 236, 204)
+def test_pitch_names_and_bar_lines_label_the_axes():
+    assert [pitch_name(p) for p in (21, 60, 61, 108)] == ["A0", "C4", "C#4", "C8"]
+    figure = roll_figure(one_note_roll(), bar_frames=8)
+    (ax,) = figure.axes
+    assert [t.get_text() for t in ax.get_yticklabels()][:3] == ["C4", "C#4", "D4"]
+    assert ax.get_xlabel() == "bar" and ax.get_xticklabels()[1].get_text() == "2"
+    (bars,) = ax.collections
+    assert sorted({round(seg[0][0]) for seg in bars.get_segments()}) == list(range(8, 160, 8))
+    wide = np.zeros((16, 88), bool)
+    wide[:, [0, 87]] = True  # A0 and C8: only the Cs are named
+    labels = [t.get_text() for t in roll_figure(wide).axes[0].get_yticklabels()]
+    assert labels == [f"C{o}" for o in range(1, 9)]
 
 
-def test_empty_roll_still_draws_every_key() -> None:
-    image = roll_image(np.zeros((8, 88), bool), pitch_px=2, frame_px=1)
-    assert image.shape == (176, 8, 3)
-    assert encode_png(image)[12:16] == b"IHDR"
+def test_primer_frames_are_drawn_in_their_own_colour(tmp_path):
+    roll = one_note_roll()
+    roll[0:20, 64 - 21] = True
+    write_roll_png(roll, tmp_path / "p.png", primer_frames=40)
+    image = imread(tmp_path / "p.png")[:, :, :3]
+    _, height, _, _ = plot_size(160, 12)
+    left, _, top, _ = MARGINS
+    row = top + height - int(4.5 * height / 12)
+    assert np.abs(image[row, left + 4 * 10] - (0.75, 0.31, 0.08)).max() < 0.02  # primer note
+    assert np.abs(image[row - 12, left + 4 * 30] - (1.0, 0.93, 0.8)).max() < 0.02  # primer shading
 
 
-def test_wav_reopens_with_wave(tmp_path) -> None:
+def wav_frames(path) -> tuple[int, int, np.ndarray]:
+    with wave.open(str(path)) as wav:
+        rate, n = wav.getframerate(), wav.getnframes()
+        return rate, n, np.frombuffer(wav.readframes(n), "<i2").astype(float)
+
+
+def test_wav_lasts_as_long_as_the_roll_with_sound_only_under_notes(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no fluidsynth program
+    roll = np.zeros((40, 88), bool)
+    roll[0:8, 69 - 21] = True  # A4 for 2 s, then 8 s of silence
+    roll_to_midi(roll, tmp_path / "a.mid", FMT)
+    renderer = midi_file_to_wav(tmp_path / "a.mid", tmp_path / "a.wav", sample_rate=8000)
+    assert renderer.startswith("pretty_midi sine synthesis") and "fluidsynth program not found" in renderer
+    rate, n, pcm = wav_frames(tmp_path / "a.wav")
+    assert rate == 8000 and n == 40 * 0.25 * 8000
+    assert np.abs(pcm[: 2 * rate]).max() > 0.8 * 32767 and np.abs(pcm[3 * rate :]).max() == 0
+
+
+def test_fluidsynth_is_used_when_installed_and_trimmed_to_the_roll(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "fluidsynth"  # writes 12 s of stereo noise where -F says, at the -r rate
+    fake.parent.mkdir()
+    fake.write_text(
+        f"#!{__import__('sys').executable}\n"
+        "import sys, wave, numpy as np\n"
+        "a = sys.argv; rate = int(a[a.index('-r') + 1])\n"
+        "with wave.open(a[a.index('-F') + 1], 'wb') as w:\n"
+        "    w.setnchannels(2); w.setsampwidth(2); w.setframerate(rate)\n"
+        "    w.writeframes((np.random.default_rng(0).integers(-9000, 9000, 24 * rate)).astype('<i2').tobytes())\n"
+    )
+    fake.chmod(0o755)
+    soundfont = tmp_path / "gm.sf2"
+    soundfont.write_bytes(b"RIFF")
+    monkeypatch.setenv("PATH", str(fake.parent))
+    monkeypatch.setenv("SEQGEN_SOUNDFONT", str(soundfont))
+    roll_to_midi(np.ones((40, 88), bool)[:, :88] & (np.arange(88) == 48), tmp_path / "b.mid", FMT)
+    assert (
+        midi_file_to_wav(tmp_path / "b.mid", tmp_path / "b.wav", sample_rate=8000)
+        == f"FluidSynth ({soundfont})"
+    )
+    rate, n, _ = wav_frames(tmp_path / "b.wav")
+    assert (rate, n) == (8000, 80_000)
+    monkeypatch.setenv("SEQGEN_SOUNDFONT", str(tmp_path / "absent.sf2"))
+    with pytest.raises(SeqgenError, match="absent.sf2: no such soundfont"):
+        midi_file_to_wav(tmp_path / "b.mid", tmp_path / "c.wav")
+
+
+def test_wav_is_peak_normalised_16_bit_mono(tmp_path):
     path = tmp_path / "tone.wav"
     write_wav(np.sin(np.linspace(0, 200, 4000)), path, sample_rate=8000)
-    with wave.open(str(path)) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getnframes()) == (1, 2, 8000, 4000)
-        pcm = np.frombuffer(wav.readframes(4000), "<i2")
-    assert 0.85 < np.abs(pcm).max() / 32767 < 0.9
-
-
-def test_midi_renders_to_wav(tmp_path) -> None:
-    midi = pretty_midi.PrettyMIDI()
-    piano = pretty_midi.Instrument(program=0)
-    piano.notes.append(pretty_midi.Note(velocity=80, pitch=60, start=0.0, end=0.5))
-    midi.instruments.append(piano)
-    midi.write(str(tmp_path / "c.mid"))
-    renderer = midi_file_to_wav(tmp_path / "c.mid", tmp_path / "c.wav", sample_rate=8000)
-    assert "fluidsynth" in renderer or "pretty_midi" in renderer
-    with wave.open(str(tmp_path / "c.wav")) as wav:
-        assert wav.getframerate() == 8000 and wav.getnframes() >= 4000
+    rate, n, pcm = wav_frames(path)
+    assert (rate, n) == (8000, 4000) and 0.85 < np.abs(pcm).max() / 32767 < 0.9

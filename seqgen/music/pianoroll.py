@@ -285,10 +285,8 @@ def note_runs(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 MAX_DELTA = (1 << 28) - 1  # the longest time between two events that MIDI can store (ticks)
 
 
-def roll_to_midi(
-    roll: np.ndarray, path: str | os.PathLike, fmt: RollFormat, *, program: int = 0, velocity: int = 80
-) -> None:
-    """Write a roll bool[T, P] in format `fmt` as a one-track MIDI file (atomically), one note per run.
+def midi_bytes(roll: np.ndarray, fmt: RollFormat, *, program: int = 0, velocity: int = 80) -> bytes:
+    """A one-track MIDI file (bytes) of a roll bool[T, P] in format `fmt`, one note per run of frames.
 
     Frames are 1/`steps_per_quarter` quarter notes at the quantisation's `tempo_bpm`, or 1/`fs` seconds.
     A text event at the end keeps trailing silent frames, so `midi_to_roll` in the same format gives back
@@ -296,11 +294,9 @@ def roll_to_midi(
     """
     roll = np.asarray(roll)
     if roll.ndim != 2 or roll.shape[1] != fmt.n_pitches:
-        raise SeqgenError(
-            f"{path}: a piano-roll must be [T, {fmt.n_pitches}] for this format, got {roll.shape}"
-        )
+        raise SeqgenError(f"a piano-roll must be [T, {fmt.n_pitches}] for this format, got {roll.shape}")
     if not (0 <= program <= 127 and 1 <= velocity <= 127):
-        raise SeqgenError(f"{path}: need program 0..127 and velocity 1..127 (got {program}, {velocity})")
+        raise SeqgenError(f"need program 0..127 and velocity 1..127 (got {program}, {velocity})")
     q = fmt.quantisation
     tempo = min(max(round(60e6 / q.tempo_bpm), 1), 0xFFFFFF)  # microseconds per quarter note, as stored
     if q.fs is not None:
@@ -313,15 +309,24 @@ def roll_to_midi(
     frames = np.concatenate([ends, starts])  # note-offs first at equal ticks
     order = np.argsort(frames, kind="stable")
     ticks = np.round(frames[order] * ticks_per_frame).astype(np.int64)
-    end_tick = round(roll.shape[0] * ticks_per_frame)
-    if np.diff(ticks, prepend=0).max(initial=0) > MAX_DELTA or end_tick - ticks.max(initial=0) > MAX_DELTA:
-        raise SeqgenError(f"{path}: a silence of more than {MAX_DELTA:,} MIDI ticks cannot be written")
+    last, end_tick = int(ticks.max(initial=0)), round(roll.shape[0] * ticks_per_frame)
+    if np.diff(ticks, prepend=0).max(initial=0) > MAX_DELTA or end_tick - last > MAX_DELTA:
+        raise SeqgenError(f"a silence of more than {MAX_DELTA:,} MIDI ticks cannot be written")
+    off = order < len(ends)
     events = np.empty((len(ticks), 3), dtype=np.uint8)
-    events[:, 0] = np.where(order < len(ends), 0x80, 0x90)
+    events[:, 0] = np.where(off, 0x80, 0x90)
     events[:, 1] = np.concatenate([keys, keys])[order] + fmt.low_pitch
-    events[:, 2] = np.where(order < len(ends), 0, velocity)
+    events[:, 2] = np.where(off, 0, velocity)
     header = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + bytes([0, 0xC0, program])
-    data = midi_file_bytes(
-        resolution, header, track_bytes(ticks, events), end_tick - int(ticks.max(initial=0))
-    )
+    return midi_file_bytes(resolution, header, track_bytes(ticks, events), end_tick - last)
+
+
+def roll_to_midi(
+    roll: np.ndarray, path: str | os.PathLike, fmt: RollFormat, *, program: int = 0, velocity: int = 80
+) -> None:
+    """Write a roll bool[T, P] in format `fmt` as a MIDI file (atomically); see `midi_bytes`."""
+    try:
+        data = midi_bytes(roll, fmt, program=program, velocity=velocity)
+    except SeqgenError as exc:
+        raise SeqgenError(f"{path}: {exc}") from None
     write_bytes_atomic(path, data)

@@ -1,26 +1,38 @@
-"""Pictures and sound of piano-rolls: a PNG piano-roll (NumPy + zlib, no plotting library) and WAV audio."""
+"""Pictures and sound of piano-rolls: a matplotlib PNG with named pitches and bar lines, and WAV audio
+through FluidSynth and a General MIDI soundfont when both are installed (pretty_midi's sine synthesis else)."""
 
 from __future__ import annotations
 
+import io
 import os
-import struct
+import shutil
+import subprocess
+import tempfile
 import wave
-import zlib
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
 
+from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_path, write_bytes_atomic
-from seqgen.runtime import log
 
-_WHITE_KEY = (255, 255, 255)
-_BLACK_KEY = (236, 238, 242)
-_OCTAVE_LINE = (190, 194, 204)
-_BAR_LINE = (214, 218, 226)
-_PRIMER_SHADE = (255, 236, 204)
-_NOTE = (32, 64, 160)
-_PRIMER_NOTE = (190, 80, 20)
-_BLACK_PITCH_CLASSES = (1, 3, 6, 8, 10)
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+FRAME_PX, KEY_PX, MARGINS = 4, 6, (60, 16, 14, 40)  # pixels: per frame, per key; left, right, top, bottom
+SOUNDFONT_PATHS = (  # where distributions and Homebrew put a General MIDI soundfont
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+    "/usr/local/share/soundfonts/default.sf2",
+    "/opt/homebrew/share/soundfonts/default.sf2",
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",
+)
+
+
+def pitch_name(pitch: int) -> str:
+    """Scientific pitch name of a MIDI pitch: 60 -> 'C4', 61 -> 'C#4', 21 -> 'A0'."""
+    return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def _pitch_rows(roll: np.ndarray, low_pitch: int) -> tuple[int, int]:
@@ -33,67 +45,60 @@ def _pitch_rows(roll: np.ndarray, low_pitch: int) -> tuple[int, int]:
     return max(lo, low_pitch), min(hi, low_pitch + roll.shape[1] - 1)
 
 
-def roll_image(
-    roll: np.ndarray,
-    *,
-    low_pitch: int = 21,
-    primer_frames: int = 0,
-    bar_frames: int | None = None,
-    frame_px: int | None = None,
-    pitch_px: int = 5,
-) -> np.ndarray:
-    """RGB picture uint8[H, W, 3] of a roll bool[T, P]: time on x (left to right), pitch on y (high at top).
+def plot_size(frames: int, rows: int) -> tuple[int, int, int, int]:
+    """Plot area (width, height) and image (width, height) in pixels for `frames` frames and `rows` keys:
+    FRAME_PX per frame (400..3200 px wide) and KEY_PX per key (120..800 px high), plus MARGINS."""
+    width, height = int(np.clip(frames * FRAME_PX, 400, 3200)), int(np.clip(rows * KEY_PX, 120, 800))
+    left, right, top, bottom = MARGINS
+    return width, height, width + left + right, height + top + bottom
 
-    Rows span whole octaves around the notes; black-key rows are tinted, a line marks each C and each bar
-    (`bar_frames`), and the first `primer_frames` columns are shaded to show the user's primer.
-    """
+
+def roll_figure(
+    roll: np.ndarray, *, low_pitch: int = 21, primer_frames: int = 0, bar_frames: int | None = None
+):
+    """matplotlib Figure of a roll bool[T, P] (Agg, no pyplot): time on x with a line and number per bar
+    (`bar_frames`), pitch on y (high at top) named at each C, or at every key for two octaves or less; the
+    first `primer_frames` frames are shaded and their notes drawn in orange."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     roll = np.asarray(roll, dtype=bool)
     frames = roll.shape[0]
-    if frame_px is None:
-        frame_px = int(np.clip(1600 // max(frames, 1), 1, 8))
     lo, hi = _pitch_rows(roll, low_pitch)
-    pitches = np.arange(hi, lo - 1, -1)  # top row = highest pitch
-    notes = roll[:, pitches - low_pitch].T  # [rows, T]
-
-    colours = np.array(
-        [_WHITE_KEY, _BLACK_KEY, _NOTE, _PRIMER_SHADE, _PRIMER_NOTE, _BAR_LINE, _OCTAVE_LINE], dtype=np.uint8
+    pitches = np.arange(lo, hi + 1)
+    width, height, full_width, full_height = plot_size(frames, len(pitches))
+    left, _, _, bottom = MARGINS
+    figure = Figure(figsize=(full_width / 100, full_height / 100), dpi=100)
+    FigureCanvasAgg(figure)
+    ax = figure.add_axes((left / full_width, bottom / full_height, width / full_width, height / full_height))
+    black = np.isin(pitches % 12, (1, 3, 6, 8, 10))
+    image = np.where(black[:, None, None], 0.93, 1.0) * np.ones((len(pitches), max(frames, 1), 3))
+    primer = np.arange(max(frames, 1)) < primer_frames
+    image[:, primer] = (1.0, 0.93, 0.8)
+    notes = roll[:, pitches - low_pitch].T if frames else np.zeros((len(pitches), 1), bool)
+    image[notes & ~primer] = (0.13, 0.25, 0.63)
+    image[notes & primer] = (0.75, 0.31, 0.08)
+    ax.imshow(
+        image,
+        aspect="auto",
+        interpolation="nearest",
+        origin="lower",
+        extent=(0, max(frames, 1), lo - 0.5, hi + 0.5),
     )
-    primer = np.arange(frames) < primer_frames
-    background = np.where(np.isin(pitches % 12, _BLACK_PITCH_CLASSES)[:, None], 1, 0)
-    background = np.where(primer, 3, background)  # [rows, T]
-    index = np.where(notes, np.where(primer, 4, 2), background)
-
-    def scale(grid: np.ndarray) -> np.ndarray:
-        return np.repeat(np.repeat(grid, pitch_px, axis=0), frame_px, axis=1)
-
-    pixels, empty = scale(index), scale(background)
-    gaps = np.arange(pitch_px - 1, len(pitches) * pitch_px, pitch_px)  # last pixel row of each key
-    if pitch_px > 2:
-        pixels[gaps] = empty[gaps]  # so that notes on neighbouring keys stay apart
+    named = pitches if len(pitches) <= 25 else pitches[pitches % 12 == 0]
+    ax.set_yticks(named, [pitch_name(int(p)) for p in named], fontsize=7)
+    for c in pitches[pitches % 12 == 0]:
+        ax.axhline(c - 0.5, color=(0.7, 0.72, 0.78), linewidth=0.6)
     if bar_frames:
-        bars = np.arange(bar_frames, frames, bar_frames) * frame_px
-        pixels[:, bars] = np.where(pixels[:, bars] < 2, 5, pixels[:, bars])
-    c_lines = gaps[pitches % 12 == 0]
-    on_note = np.isin(pixels[c_lines], (2, 4))
-    pixels[c_lines] = np.where(on_note, pixels[c_lines], 6)  # a line under each C (notes win if keys are thin)
-    return colours[pixels]
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an RGB image uint8[H, W, 3] (8-bit truecolour, no filtering, zlib level 9)."""
-    height, width, _ = image.shape
-    scanlines = np.concatenate([np.zeros((height, 1), np.uint8), image.reshape(height, width * 3)], axis=1)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 9))
-        + chunk(b"IEND", b"")
-    )
+        bars = np.arange(0, frames, bar_frames)
+        ax.vlines(bars[1:], lo - 0.5, hi + 0.5, color=(0.45, 0.47, 0.55), linewidth=0.8)
+        step = max(1, len(bars) // 32)  # at most ~32 bar numbers
+        ax.set_xticks(bars[::step], [str(i + 1) for i in range(0, len(bars), step)], fontsize=7)
+        ax.set_xlabel("bar", fontsize=8)
+    else:
+        ax.set_xlabel("frame", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    return figure
 
 
 def write_roll_png(
@@ -103,25 +108,63 @@ def write_roll_png(
     low_pitch: int = 21,
     primer_frames: int = 0,
     bar_frames: int | None = None,
-) -> None:
-    """Write a piano-roll picture of a roll bool[T, P] to `path` (atomic); see `roll_image`."""
-    image = roll_image(roll, low_pitch=low_pitch, primer_frames=primer_frames, bar_frames=bar_frames)
-    write_bytes_atomic(path, encode_png(image))
+) -> tuple[int, int]:
+    """Write a piano-roll picture (PNG, atomic) of a roll bool[T, P]; see `roll_figure`. Returns its
+    (width, height) in pixels, as given by `plot_size`."""
+    figure = roll_figure(roll, low_pitch=low_pitch, primer_frames=primer_frames, bar_frames=bar_frames)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_bytes_atomic(path, buffer.getvalue())
+    width, height = figure.canvas.get_width_height()
+    return width, height
 
 
-def synthesize(midi: pretty_midi.PrettyMIDI, sample_rate: int = 22050) -> tuple[np.ndarray, str]:
-    """Audio float[N] of a MIDI file and the renderer's name.
+def find_soundfont() -> Path | None:
+    """A General MIDI soundfont: $SEQGEN_SOUNDFONT (which must exist), else the first of SOUNDFONT_PATHS
+    present, else the TimGM6mb.sf2 that pretty_midi ships; None if there is none."""
+    chosen = os.environ.get("SEQGEN_SOUNDFONT")
+    if chosen:
+        if not Path(chosen).is_file():
+            raise SeqgenError(f"{chosen}: no such soundfont (set by $SEQGEN_SOUNDFONT)")
+        return Path(chosen)
+    bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    return next((Path(p) for p in (*SOUNDFONT_PATHS, bundled) if Path(p).is_file()), None)
 
-    FluidSynth with a General MIDI soundfont ($SEQGEN_SOUNDFONT, else pretty_midi's bundled TimGM6mb.sf2)
-    when pyfluidsynth is installed; otherwise pretty_midi's own sine-wave synthesis.
-    """
-    soundfont = os.environ.get("SEQGEN_SOUNDFONT")
+
+def _read_wav(path: Path) -> np.ndarray:
+    """Mono float audio [N] in -1..1 of a 16-bit PCM WAV file (channels averaged)."""
+    with wave.open(str(path)) as wav:
+        if wav.getsampwidth() != 2:
+            raise SeqgenError(f"{path}: FluidSynth wrote {8 * wav.getsampwidth()}-bit audio, expected 16-bit")
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, wav.getnchannels())
+    return pcm.mean(axis=1) / 32768.0
+
+
+def synthesize(midi_path: str | os.PathLike, sample_rate: int = 22050) -> tuple[np.ndarray, str]:
+    """Audio float[N] of a MIDI file, exactly as long as the file (its last event), and the renderer used:
+    the `fluidsynth` program with a General MIDI soundfont (`find_soundfont`) when both are installed,
+    otherwise pretty_midi's sine-wave synthesis."""
     try:
-        audio = midi.fluidsynth(sample_rate, soundfont) if soundfont else midi.fluidsynth(sample_rate)
-        return audio, f"fluidsynth ({soundfont or 'TimGM6mb.sf2'})"
-    except (ImportError, OSError, ValueError) as exc:
-        log.debug("fluidsynth unavailable (%s); using pretty_midi's sine synthesis", exc)
-    return midi.synthesize(fs=sample_rate), "pretty_midi sine synthesis"
+        midi = pretty_midi.PrettyMIDI(str(midi_path))
+    except (ValueError, OSError, EOFError) as exc:
+        raise SeqgenError(f"{midi_path}: cannot synthesise audio ({exc})") from None
+    program, soundfont = shutil.which("fluidsynth"), find_soundfont()
+    if program and soundfont:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "audio.wav"
+            command = [program, "-ni", "-g", "0.5", "-r", str(sample_rate), "-F", str(out), "-T", "wav"]
+            done = subprocess.run(
+                [*command, "-O", "s16", str(soundfont), str(midi_path)], capture_output=True, check=False
+            )
+            if done.returncode != 0 or not out.is_file():
+                problem = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                raise SeqgenError(f"{midi_path}: fluidsynth failed ({problem[0]})")
+            audio, renderer = _read_wav(out), f"FluidSynth ({soundfont})"
+    else:
+        missing = "the fluidsynth program" if not program else "a General MIDI soundfont"
+        audio, renderer = midi.synthesize(fs=sample_rate), f"pretty_midi sine synthesis ({missing} not found)"
+    samples = round(midi.get_end_time() * sample_rate)
+    return np.pad(audio[:samples], (0, max(0, samples - len(audio)))), renderer
 
 
 def write_wav(audio: np.ndarray, path: str | os.PathLike, sample_rate: int = 22050) -> None:
@@ -136,8 +179,10 @@ def write_wav(audio: np.ndarray, path: str | os.PathLike, sample_rate: int = 220
         out.writeframes(pcm.tobytes())
 
 
-def midi_file_to_wav(midi_path: str | os.PathLike, wav_path: str | os.PathLike, sample_rate: int = 22050) -> str:
-    """Render a MIDI file to a WAV file; return the renderer used (see `synthesize`)."""
-    audio, renderer = synthesize(pretty_midi.PrettyMIDI(str(midi_path)), sample_rate)
+def midi_file_to_wav(
+    midi_path: str | os.PathLike, wav_path: str | os.PathLike, sample_rate: int = 22050
+) -> str:
+    """Render a MIDI file to a WAV file as long as the MIDI file; return the renderer used (see `synthesize`)."""
+    audio, renderer = synthesize(midi_path, sample_rate)
     write_wav(audio, wav_path, sample_rate)
     return renderer
