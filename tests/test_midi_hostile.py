@@ -12,7 +12,14 @@ import mido
 import pytest
 
 from seqgen.errors import SeqgenError
-from seqgen.music.pianoroll import DEFAULT_MAX_FRAMES, MidiReadOptions, Quantisation, RollFormat, midi_to_roll
+from seqgen.music.pianoroll import (
+    DEFAULT_MAX_FRAMES,
+    MAX_MIDI_BYTES,
+    MidiReadOptions,
+    Quantisation,
+    RollFormat,
+    midi_to_roll,
+)
 
 MEMORY_LIMIT = 768 * 2**20  # bytes of address space: a 4,000,000 x 88 roll needs more than this
 BEATS, SECONDS = RollFormat(Quantisation(steps_per_quarter=2)), RollFormat(Quantisation(fs=20.0))
@@ -106,3 +113,17 @@ def test_unplayable_headers_and_tempi_are_one_line_errors(tmp_path):
     tiny_file(path, [(0, mido.MetaMessage("set_tempo", tempo=0)), (0, on()), (10, off())])
     with pytest.raises(SeqgenError, match="tempo of 0"):
         midi_to_roll(path, SECONDS)
+
+
+def test_special_and_oversized_files_are_refused_before_reading(tmp_path):
+    with pytest.raises(SeqgenError, match="null: not a regular file"):
+        midi_to_roll("/dev/null", BEATS)
+    fifo = tmp_path / "pipe.mid"
+    os.mkfifo(fifo)  # reading it would block forever
+    with pytest.raises(SeqgenError, match="pipe.mid: not a regular file"):
+        midi_to_roll(fifo, BEATS)
+    big = tmp_path / "big.mid"
+    with open(big, "wb") as f:
+        f.truncate(MAX_MIDI_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(SeqgenError, match="big.mid: 16,777,217 bytes, too large for a MIDI file"):
+        midi_to_roll(big, BEATS)

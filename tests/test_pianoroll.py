@@ -263,10 +263,15 @@ def test_roll_format_and_read_options_validate_and_round_trip():
             RollFormat.from_dict(bad)
     with pytest.raises(SeqgenError, match="not all MIDI 0..127"):
         RollFormat(Quantisation(fs=10.0), 100, 40)
-    with pytest.raises(SeqgenError, match="ticks_per_step"):
+    with pytest.raises(SeqgenError, match="0: must be a positive integer") as info:
         MidiReadOptions(ticks_per_step=0)
-    with pytest.raises(SeqgenError, match="max_frames"):
+    assert info.value.param == "ticks_per_step"
+    with pytest.raises(SeqgenError, match="2.5: must be a positive integer") as info:
         MidiReadOptions(max_frames=2.5)
+    assert info.value.param == "max_frames"
+    with pytest.raises(SeqgenError, match="-1.0: must be a positive number") as info:
+        Quantisation(fs=-1.0)
+    assert info.value.param == "fs"
     with pytest.raises(SeqgenError, match="exactly one"):
         Quantisation()
 

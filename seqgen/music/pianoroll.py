@@ -107,6 +107,7 @@ class RollFormat:
 # The longest Piano-midi.de piece has 3,857 eighth notes (1,929 quarters): 193,000 frames even at 60 bpm and
 # fs = 100 (the longest piano-midi.de file in shared/data: 249 s, 24,889 frames). 1,000,000 frames: 88 MB.
 DEFAULT_MAX_FRAMES = 1_000_000
+MAX_MIDI_BYTES = 16 * 2**20  # real MIDI files are kilobytes; mido holds each event as a Python object
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class MidiReadOptions:
         for name in ("ticks_per_step", "max_frames"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-                raise SeqgenError(f"MIDI read options: {name} must be a positive integer, got {value!r}")
+                raise SeqgenError(f"{value!r}: must be a positive integer", param=name)
 
 
 @dataclass
@@ -147,7 +148,7 @@ def _check_grid(steps_per_quarter: int | None, fs: float | None) -> None:
     ((name, value),) = given.items()
     if not value > 0 or (name != "fs" and int(value) != value):
         raise SeqgenError(
-            f"quantisation: {name} must be a positive {'number' if name == 'fs' else 'integer'}, got {value}"
+            f"{value}: must be a positive {'number' if name == 'fs' else 'integer'}", param=name
         )
 
 
@@ -164,6 +165,10 @@ def _parse(source: MidiSource) -> tuple[mido.MidiFile, str]:
         path = Path(source)
         if path.is_dir():
             raise SeqgenError(f"{name}: is a folder, not a MIDI file")
+        if path.exists() and not path.is_file():
+            raise SeqgenError(f"{name}: not a regular file (a FIFO, device or socket), not a MIDI file")
+        if path.exists() and path.stat().st_size > MAX_MIDI_BYTES:
+            raise SeqgenError(f"{name}: {path.stat().st_size:,} bytes, too large for a MIDI file")
         data = path.read_bytes()
         if not data:
             raise SeqgenError(f"{name}: empty file (0 bytes), not a MIDI file")
