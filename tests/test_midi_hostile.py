@@ -92,11 +92,11 @@ def test_huge_rolls_are_refused_in_one_line_under_a_memory_limit(tmp_path, name)
 def test_the_limit_is_an_option_and_trailing_events_add_no_frames(tmp_path):
     path = tmp_path / "short.mid"
     tiny_file(path, [(0, on()), (100, off())])  # 100 quarters: 200 frames
-    assert midi_to_roll(path, BEATS, MidiReadOptions(max_frames=201)).roll.shape == (200, 88)
+    assert midi_to_roll(path, BEATS, MidiReadOptions(max_frames=200)).roll.shape == (200, 88)
     with pytest.raises(
-        SeqgenError, match=r"short.mid: the roll would have 200 frames, more than the limit of 200"
+        SeqgenError, match=r"short.mid: the roll would have 200 frames, more than the limit of 199"
     ):
-        midi_to_roll(path, BEATS, MidiReadOptions(max_frames=200))
+        midi_to_roll(path, BEATS, MidiReadOptions(max_frames=199))
     tiny_file(path, [(0, on()), (1, off()), (0x0FFFFFFF, mido.MetaMessage("set_tempo", tempo=1))])
     assert midi_to_roll(path, BEATS).roll.shape == (2, 88)  # a tempo event far after the notes
     assert DEFAULT_MAX_FRAMES >= 100_000

@@ -254,7 +254,7 @@ def midi_to_roll(
     if options.sustain:
         ends = sustained(events, ends, events.channels[pitched], music_end)
     last = frame_positions(np.array([max(music_end, ends.max(initial=0))], dtype=float))[0]
-    if not last < options.max_frames:
+    if not last <= options.max_frames:  # (NaN-proof)
         raise SeqgenError(
             f"{name}: the roll would have {last:,.0f} frames, more than the limit of {options.max_frames:,}"
             " (max_frames); is the file corrupt?"
