@@ -47,7 +47,8 @@ class CheckpointSchema(TrainingState):
     model_config: dict  # the task's model config as a nested plain dict
     state_dict: dict  # parameter and buffer tensors
     seed: int  # seed of the training run
-    data: dict  # the task's data settings (music: roll format, stats; text: corpus facts)
+    data: dict  # the task's data settings (music: "roll_format" (RollFormat.to_dict), "dataset", "train_stats";
+    #              text: corpus facts)
     tokenizer: dict  # text only: the tokenizer entry (kind, bytes or vocabulary)
 
 
@@ -57,15 +58,18 @@ TRAINING_KEYS = ("optimizer_state", "step", "epoch", "best_valid", "best_epoch",
 
 
 def _v1_to_v2(ckpt: dict) -> dict:
-    """Version 1 stored the music RNN settings flat in model_config; version 2 nests them in `recurrent`."""
-    config = dict(ckpt["model_config"])
+    """Version 1 stored the music RNN settings flat in model_config and the pitch range and quantisation as
+    three data entries; version 2 nests them in `recurrent` and in one `roll_format` entry."""
+    config, data = dict(ckpt["model_config"]), dict(ckpt.get("data") or {})
     if ckpt.get("task") == "music" and "recurrent" not in config:
         recurrent_keys = ("cell", "leaky", "learn_alpha", "tau_max", "init", "init_scale", "dropout")
         recurrent = {k: config.pop(k) for k in recurrent_keys if k in config}
         recurrent["input_size"] = config.get("n_visible", 88)
         recurrent["hidden_size"] = config.pop("rnn_hidden", 100)
         config["recurrent"] = recurrent
-    return {**ckpt, "model_config": config, "data": ckpt.get("data", {}), "format_version": 2}
+    if ckpt.get("task") == "music" and "roll_format" not in data and "quantisation" in data:
+        data["roll_format"] = {k: data.pop(k) for k in ("low_pitch", "n_pitches", "quantisation") if k in data}
+    return {**ckpt, "model_config": config, "data": data, "format_version": 2}
 
 
 _UPGRADES = {1: _v1_to_v2}

@@ -25,8 +25,9 @@ def trained(tmp_path_factory) -> Path:
     """A tiny RNN-NADE trained for two epochs on random 88-key rolls; returns its best.pt."""
     rng = np.random.default_rng(0)
     splits = {s: [rng.random((int(rng.integers(5, 12)), 88)) < 0.05 for _ in range(6)] for s in ("train", "valid")}
-    dataset = SimpleNamespace(name="random", splits=splits, low_pitch=21, n_pitches=88,
-                              quantisation=Quantisation(steps_per_quarter=1, tempo_bpm=120.0))
+    quantisation = Quantisation(steps_per_quarter=1, tempo_bpm=120.0)
+    dataset = SimpleNamespace(name="random", splits=splits, low_pitch=21, n_pitches=88, quantisation=quantisation,
+                              roll_format=RollFormat(quantisation))
     out = tmp_path_factory.mktemp("run")
     config = make_config(kind="rnn-nade", rnn_hidden=8, cond_hidden=6)
     train_music(dataset, config, OptimConfig(name="adam", lr=1e-2), TrainConfig(epochs=2, batch_size=4, device="cpu"), out)

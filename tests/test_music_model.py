@@ -68,7 +68,8 @@ def checkpoint_of(model: MusicModel) -> dict:
     return {
         "format_version": FORMAT_VERSION, "task": "music", "kind": model.config.kind,
         "model_config": asdict(model.config), "state_dict": model.state_dict(),
-        "data": {"low_pitch": 21, "n_pitches": 12, "quantisation": {"steps_per_quarter": 2, "tempo_bpm": 100.0}},
+        "data": {"roll_format": {"low_pitch": 21, "n_pitches": 12, "quantisation": {"steps_per_quarter": 2,
+                                                                                   "tempo_bpm": 100.0}}},
     }  # fmt: skip
 
 

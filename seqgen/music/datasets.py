@@ -44,6 +44,11 @@ class PianoRollDataset:
     skipped: dict[str, str] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def roll_format(self) -> RollFormat:
+        """Pitch range and quantisation of every roll, as one value."""
+        return RollFormat(self.quantisation, self.low_pitch, self.n_pitches)
+
 
 def _numbered(splits: dict[str, list[np.ndarray]]) -> dict[str, list[str]]:
     return {split: [f"{split}-{i:03d}" for i in range(len(rolls))] for split, rolls in splits.items()}
@@ -301,7 +306,7 @@ def export_split(
         raise SeqgenError(f"{split}: expected one of {', '.join(SPLITS)}", param="split")
     rolls = dataset.splits[split][:limit]
     names = dataset.names.get(split) or _numbered({split: rolls})[split]
-    fmt = RollFormat(dataset.quantisation, dataset.low_pitch, dataset.n_pitches)
+    fmt = dataset.roll_format
     paths = []
     for i, name in enumerate(names[: len(rolls)]):
         suffix = Path(name).suffix

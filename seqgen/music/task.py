@@ -47,18 +47,18 @@ class MusicSpec:
         return line, result.interrupted
 
     def load(self, ckpt: dict[str, Any], path: Path, device: Any):
-        """The MusicModel of a checkpoint, with its roll format checked, in eval mode on `device`."""
+        """The MusicModel of a checkpoint in eval mode on `device`, with its `roll_format` (pitch range and
+        quantisation of the training data, which sampling and scoring use) checked against the model."""
         from seqgen.music.model import MusicModel, MusicModelConfig
-        from seqgen.music.pianoroll import Quantisation
+        from seqgen.music.pianoroll import RollFormat
 
         try:
             config = MusicModelConfig.from_dict(ckpt["model_config"])
             model = MusicModel(config)
             model.load_state_dict(ckpt["state_dict"])
-            data = ckpt["data"]
-            Quantisation.from_dict(data["quantisation"])
-            if int(data["n_pitches"]) != config.n_visible or not 0 <= int(data["low_pitch"]) <= 127:
-                raise ValueError(f"pitch range {data['low_pitch']}+{data['n_pitches']} does not fit the model")
+            model.roll_format = RollFormat.from_dict(ckpt["data"]["roll_format"])
+            if model.roll_format.n_pitches != config.n_visible:
+                raise ValueError(f"its roll has {model.roll_format.n_pitches} pitches, the model {config.n_visible}")
         except (KeyError, TypeError, ValueError, RuntimeError, SeqgenError) as exc:
             reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else _first_line(exc)
             raise SeqgenError(f"{path}: not a usable music checkpoint ({reason})") from None
@@ -71,6 +71,8 @@ class MusicSpec:
 
         if options["out"] is None:
             raise SeqgenError("a music model writes MIDI: give an output file such as song.mid", param="out")
+        if options["gibbs_steps"] is not None and model.config.kind != "rnn-rbm":
+            raise SeqgenError(f"applies to RNN-RBM models only, this is an {model.config.kind}", param="gibbs_steps")
         result = sample_music(
             ckpt, model, options["out"], n=options["n"], frames=options["frames"], seconds=options["seconds"],
             temperature=options["temperature"], gibbs_steps=options["gibbs_steps"], primer=options["primer"],
