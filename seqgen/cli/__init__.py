@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     _add_lab()
     try:
-        app(args=argv, prog_name="seqgen", standalone_mode=False)
+        code = app(args=argv, prog_name="seqgen", standalone_mode=False)
+        if isinstance(code, int) and code:  # a command's typer.Exit(130) comes back as a return value here
+            sys.exit(code)
     except (SeqgenError, OSError, MemoryError) as exc:
         console.print(f"[red]error:[/red] {error_line(exc)}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(1)
