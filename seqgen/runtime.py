@@ -32,12 +32,22 @@ def choose_device(name: str = "auto") -> torch.device:
     import torch
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return _exact_float32(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     if name == "cuda" and not torch.cuda.is_available():
         raise SeqgenError("cuda: no CUDA device is available (use cpu or auto)", param="device")
     if name not in ("cpu", "cuda"):
         raise SeqgenError(f"{name}: expected auto, cpu or cuda", param="device")
-    return torch.device(name)
+    return _exact_float32(torch.device(name))
+
+
+def _exact_float32(device: torch.device) -> torch.device:
+    """On CUDA, keep float32 matmuls and cuDNN RNNs in IEEE float32 (no TF32), so likelihoods equal the CPU's."""
+    import torch
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False  # cuDNN RNNs (GRU, LSTM, fused tanh) default to TF32
+    return device
 
 
 def seed_everything(seed: int) -> None:
