@@ -27,13 +27,18 @@ def test_members_equal_core_recurrent(cell, init, leaky):
     h = torch.stack(states[:: 2 if cell == "lstm" else 1], 2)  # [N, B, T, H]
     for i, seed in enumerate(seeds):
         torch.manual_seed(seed)
-        core_cell = cell
-        core = Recurrent(RecurrentConfig(3, 6, cell=core_cell, leaky=leaky, init=init if cell not in ("lstm", "gru") else "auto"))
+        core = Recurrent(
+            RecurrentConfig(
+                3, 6, cell=cell, leaky=leaky, init=init if cell not in ("lstm", "gru") else "auto"
+            )
+        )
         expected, _ = core(x)
         torch.testing.assert_close(h[i], expected, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("cell,optimizer", [("relu", "nesterov"), ("lstm", "adam"), ("tanh", "sgd"), ("gru", "adam")])
+@pytest.mark.parametrize(
+    "cell,optimizer", [("relu", "nesterov"), ("lstm", "adam"), ("tanh", "sgd"), ("gru", "adam")]
+)
 def test_population_of_8_trains_like_8_separate_runs(cell, optimizer):
     """Same learning curves, diagnostics and outcomes to float tolerance, whatever else is in the batch.
 
@@ -50,16 +55,30 @@ def test_population_of_8_trains_like_8_separate_runs(cell, optimizer):
         alone = train_population(spec, [member])[0]
         assert (alone["status"], alone["stopped_step"]) == (joint["status"], joint["stopped_step"])
         for key in ("metric_curve", "loss_curve", "log10_ratio", "grad_norm", "spectral_radius"):
-            nan = lambda values: [float("nan") if v is None else v for v in values]  # noqa: E731
+            nan = lambda values: [float("nan") if v is None else v for v in values]
             assert nan(alone[key]) == pytest.approx(nan(joint[key]), rel=1e-8, abs=1e-10, nan_ok=True), key
 
 
 def _params(n: int) -> dict[str, torch.Tensor]:
-    return {"w": torch.randn(n, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()}
+    return {
+        "w": torch.randn(
+            n, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+        ).requires_grad_()
+    }
 
 
 def _loss(w: torch.Tensor) -> torch.Tensor:
     return ((w - 1) ** 2 * torch.arange(1.0, 3.0, dtype=w.dtype)).sum() + torch.cos(w).sum()
+
+
+def _single(name: str, start: torch.Tensor, lr: float, mu: float):
+    """One member alone: a parameter and the core / torch optimiser it should match."""
+    p = torch.nn.Parameter(start.detach().clone())
+    if name == "nesterov":
+        return p, SimplifiedNesterov([p], lr, mu)
+    if name == "sgd":
+        return p, torch.optim.SGD([p], lr=lr, momentum=mu)
+    return p, torch.optim.Adam([p], lr=lr)
 
 
 @pytest.mark.parametrize("name", ["nesterov", "sgd", "adam"])
@@ -67,14 +86,10 @@ def test_optimizer_follows_core_and_torch_per_member(name):
     """Each member follows SimplifiedNesterov / torch SGD / torch Adam run alone with its own ε and μ."""
     lrs, mus = [0.01, 0.05, 0.002], [0.9, 0.5, 0.0]
     params = _params(3)
-    opt = PopulationOptimizer(name, params, torch.tensor(lrs, dtype=torch.float64), torch.tensor(mus, dtype=torch.float64))
-    singles = []
-    for i in range(3):
-        p = torch.nn.Parameter(params["w"][i].clone())
-        make = {"nesterov": lambda: SimplifiedNesterov([p], lrs[i], mus[i]),
-                "sgd": lambda: torch.optim.SGD([p], lr=lrs[i], momentum=mus[i]),
-                "adam": lambda: torch.optim.Adam([p], lr=lrs[i])}[name]  # fmt: skip
-        singles.append((p, make()))
+    opt = PopulationOptimizer(
+        name, params, torch.tensor(lrs, dtype=torch.float64), torch.tensor(mus, dtype=torch.float64)
+    )
+    singles = [_single(name, params["w"][i], lrs[i], mus[i]) for i in range(3)]
     for _ in range(50):
         w = params["w"]
         grads = {"w": torch.autograd.grad(sum(_loss(w[i]) for i in range(3)), w)[0]}
@@ -88,7 +103,10 @@ def test_optimizer_follows_core_and_torch_per_member(name):
 
 def test_clipping_uses_each_members_own_norm():
     """Member norms are clipped separately; c = 0 leaves a member alone."""
-    grads = {"a": torch.tensor([[3.0, 0.0], [0.3, 0.0], [30.0, 0.0]]), "b": torch.tensor([[4.0], [0.4], [40.0]])}
+    grads = {
+        "a": torch.tensor([[3.0, 0.0], [0.3, 0.0], [30.0, 0.0]]),
+        "b": torch.tensor([[4.0], [0.4], [40.0]]),
+    }
     norms = member_grad_norms(grads)
     torch.testing.assert_close(norms, torch.tensor([5.0, 0.5, 50.0]))
     clipped = clip_members(grads, norms, torch.tensor([1.0, 1.0, 0.0]))

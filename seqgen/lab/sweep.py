@@ -57,13 +57,18 @@ def plan_sweep(design: Design, out_dir: str | Path) -> SweepPlan:
 
 
 def train_job(spec: dict, members: list[dict]) -> list[dict]:
-    """What a worker runs: one population on one thread (workers are one process per core)."""
+    """What a worker runs: one population on one thread (workers are one process per core); each record
+    notes the host and process that trained it."""
+    import socket
+
     import torch
 
     from seqgen.lab.train import Member, PopulationSpec, train_population
 
     torch.set_num_threads(1)
-    return train_population(PopulationSpec(**spec), [Member(**m) for m in members])
+    records = train_population(PopulationSpec(**spec), [Member(**m) for m in members])
+    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    return [{**r, **where} for r in records]
 
 
 def _save(out_dir: Path, population: Population, records: list[dict]) -> None:
@@ -113,7 +118,9 @@ def _run_dask(plan: SweepPlan, out: Path, scheduler: str | None, workers: int | 
     try:
         by_key = {}
         for p in plan.populations:
-            future = client.submit(train_job, p.spec, p.members, key=f"population-{p.population_id}", pure=False)
+            future = client.submit(
+                train_job, p.spec, p.members, key=f"population-{p.population_id}", pure=False
+            )
             by_key[future.key] = (future, p)
         for future in as_completed([f for f, _ in by_key.values()]):
             population = by_key[future.key][1]
@@ -133,4 +140,3 @@ def describe_cluster(scheduler: str | None, workers: int | None) -> str:
     if workers == 0:
         return "this process (no Dask)"
     return f"embedded Dask LocalCluster, {workers or os.cpu_count()} single-threaded worker processes"
-

@@ -17,7 +17,16 @@ from torch.nn import functional as F
 
 from seqgen.errors import SeqgenError
 
-TASKS = ("adding", "temporal_order", "latching", "copy_memory", "digits", "digits_permuted", "mnist", "mnist_permuted")
+TASKS = (
+    "adding",
+    "temporal_order",
+    "latching",
+    "copy_memory",
+    "digits",
+    "digits_permuted",
+    "mnist",
+    "mnist_permuted",
+)
 EVAL_SEED = 2_147_483_629  # evaluation sets come from their own stream, never from a training stream
 
 
@@ -37,7 +46,7 @@ class Task:
 
     @property
     def metric_name(self) -> str:
-        """"mse" for regression, "error" (fraction of wrong classes) for classification."""
+        """The metric's name: "mse" for regression, "error" (fraction of wrong classes) for classification."""
         return "mse" if self.kind == "mse" else "error"
 
     @property
@@ -178,7 +187,9 @@ class SequentialImages(Task):
         self.criterion = f"test error < {self.threshold:g} on {self.eval_size} images (chance 0.9)"
         self.order = torch.arange(self.length)
         if self.permute_seed is not None:
-            self.order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.permute_seed))
+            self.order = torch.randperm(
+                self.length, generator=torch.Generator().manual_seed(self.permute_seed)
+            )
 
     def sample(self, n, generator):
         x_train, y_train, _, _ = self.images
@@ -198,7 +209,7 @@ def digits_split(test_fraction: float = 0.2) -> tuple[Tensor, Tensor, Tensor, Te
     x = torch.tensor(data.data / 16.0, dtype=torch.float32)
     y = torch.tensor(data.target, dtype=torch.long)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    n_test = int(round(test_fraction * len(y)))
+    n_test = round(test_fraction * len(y))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
 
@@ -209,10 +220,12 @@ def mnist_split(path: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         with np.load(path) as data:
             arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except (OSError, KeyError, ValueError) as exc:
-        raise SeqgenError(f"{path}: not a readable mnist.npz with x_train/y_train/x_test/y_test ({exc})") from exc
+        raise SeqgenError(
+            f"{path}: not a readable mnist.npz with x_train/y_train/x_test/y_test ({exc})"
+        ) from exc
     x_train, y_train, x_test, y_test = arrays
-    to_x = lambda a: torch.tensor(a.reshape(len(a), -1) / 255.0, dtype=torch.float32)  # noqa: E731
-    to_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    to_x = lambda a: torch.tensor(a.reshape(len(a), -1) / 255.0, dtype=torch.float32)
+    to_y = lambda a: torch.tensor(a, dtype=torch.long)
     return to_x(x_train), to_y(y_train), to_x(x_test), to_y(y_test)
 
 

@@ -81,18 +81,25 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     """Train all members; return one JSON-ready record per member (status, curves, diagnostics)."""
     started = time.perf_counter()
     task = make_task(spec.task, spec.length, spec.eval_size, spec.threshold, spec.data_path)
-    shape = Shape(task.input_size, spec.hidden, task.output_size, spec.cell, spec.init, spec.init_scale, spec.leaky)
+    shape = Shape(
+        task.input_size, spec.hidden, task.output_size, spec.cell, spec.init, spec.init_scale, spec.leaky
+    )
     dtype = getattr(torch, spec.dtype)
     params = init_population(shape, [m.seed for m in members], dtype)
     n0 = len(members)
-    lr, momentum, clip = (torch.tensor([getattr(m, k) for m in members], dtype=dtype) for k in ("lr", "momentum", "clip"))
+    lr, momentum, clip = (
+        torch.tensor([getattr(m, k) for m in members], dtype=dtype) for k in ("lr", "momentum", "clip")
+    )
     opt = PopulationOptimizer(spec.optimizer, params, lr, momentum, spec.momentum_schedule)
     generator = torch.Generator().manual_seed(spec.data_seed)
     eval_x, eval_y = task.eval_set()
     eval_x = eval_x.to(dtype)
-    eval_at, diag_at = _schedule(spec.steps, spec.eval_every, False), _schedule(spec.steps, spec.diag_every, True)
+    eval_at, diag_at = (
+        _schedule(spec.steps, spec.eval_every, False),
+        _schedule(spec.steps, spec.diag_every, True),
+    )
     positions = profile_positions(task.seq_len)
-    nan = lambda *size: torch.full(size, math.nan, dtype=torch.float64)  # noqa: E731
+    nan = lambda *size: torch.full(size, math.nan, dtype=torch.float64)
     h = {"metric": nan(len(eval_at), n0), "loss": nan(len(eval_at), n0), "ratio": nan(len(diag_at), n0),
          "grad_norm": nan(len(diag_at), n0), "radius": nan(len(diag_at), n0),
          "profile": nan(len(diag_at), n0, len(positions))}  # fmt: skip
@@ -146,7 +153,9 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     seconds = (time.perf_counter() - started) / n0
     spec_info = {"metric": task.metric_name, "criterion": task.criterion, "seq_len": task.seq_len}
     return [
-        _record(m, i, h, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, spec_info)
+        _record(
+            m, i, h, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, spec_info
+        )
         for i, m in enumerate(members)
     ]
 
@@ -155,7 +164,7 @@ def _record(member, i, h, status, stopped, clip_count, updates, eval_at, diag_at
     """One member's JSON-ready record; curves stop where the member stopped."""
     n_eval = sum(s <= int(stopped[i]) for s in eval_at)
     n_diag = sum(s <= int(stopped[i]) for s in diag_at)
-    column = lambda key, n: [_num(v) for v in h[key][:n, i].tolist()]  # noqa: E731
+    column = lambda key, n: [_num(v) for v in h[key][:n, i].tolist()]
     ratios = column("ratio", n_diag)
     metric = column("metric", n_eval)
     state = STATUS[int(status[i])]

@@ -1,0 +1,184 @@
+"""PNG figures of a sweep (matplotlib, Agg backend): success against learning rate per model kind and
+length, VEG against success, learning curves, and VEG profiles ‖∂L/∂h_t‖/‖∂L/∂h_T‖ along the sequence."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.fileio import atomic_path
+from seqgen.lab.stats import wilson
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> str:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    _plt().close(fig)
+    return path.name
+
+
+def draw_all(records: list[dict], rows: list[dict], analysis: dict, out: Path) -> list[str]:
+    """Draw every figure into `out`; return their file names."""
+    from seqgen.lab.report import kind
+
+    kinds = sorted({kind(r["settings"]) for r in records})
+    return [
+        success_vs_lr(records, kinds, out / "success_vs_lr.png"),
+        veg_vs_success(records, kinds, analysis, out / "veg_vs_success.png"),
+        learning_curves(records, kinds, out / "learning_curves.png"),
+        veg_profiles(records, kinds, out / "veg_profiles.png"),
+    ]
+
+
+def success_vs_lr(records, kinds, path: Path) -> str:
+    """Success rate (Wilson 95 % bars) against learning rate, one line per model kind, one panel per length."""
+    from seqgen.lab.report import kind
+
+    plt = _plt()
+    lengths = sorted({r["settings"]["length"] for r in records})
+    fig, axes = plt.subplots(1, len(lengths), figsize=(4.2 * len(lengths), 3.6), sharey=True, squeeze=False)
+    for ax, length in zip(axes[0], lengths):
+        for name in kinds:
+            groups = defaultdict(list)
+            for r in records:
+                if r["settings"]["length"] == length and kind(r["settings"]) == name:
+                    groups[r["settings"]["lr"]].append(r["success"])
+            lrs = sorted(groups)
+            rates = np.array([np.mean(groups[lr]) for lr in lrs])
+            ci = np.array([wilson(sum(groups[lr]), len(groups[lr])) for lr in lrs]).T
+            ax.errorbar(
+                lrs,
+                rates,
+                yerr=np.maximum(0, [rates - ci[0], ci[1] - rates]),
+                marker="o",
+                capsize=2,
+                label=name,
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_title(f"{records[0]['settings']['task']}, T = {length}")
+    axes[0][0].set_ylabel("success rate")
+    axes[0][-1].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def veg_vs_success(records, kinds, analysis, path: Path) -> str:
+    """Left: success (jittered) against the VEG measure with the logistic fit; right: success rate with and
+    without VEG per model kind."""
+    from seqgen.lab.report import _capped, kind
+
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    rng = np.random.default_rng(0)
+    for name in kinds:
+        rs = [r for r in records if kind(r["settings"]) == name]
+        x = np.array([_capped(r["veg"]["max_abs_log10_ratio"]) for r in rs])
+        y = np.array([r["success"] for r in rs], dtype=float)
+        left.scatter(x, y + rng.uniform(-0.08, 0.08, len(y)), s=6, alpha=0.5, label=name)
+    fit = analysis["logistic_success_on_veg_measure"]
+    rho = analysis["spearman_veg_measure_vs_success"]
+    left.set_xlabel("VEG measure: max over training of |log10 ‖∂L/∂h_1‖/‖∂L/∂h_T‖|")
+    left.set_ylabel("success (jittered)")
+    left.set_title(f"Spearman ρ = {rho['rho']:+.2f} [{rho['ci'][0]:+.2f}, {rho['ci'][1]:+.2f}]", fontsize=9)
+    grid = np.linspace(0, left.get_xlim()[1], 100)
+    left.plot(grid, 1 / (1 + np.exp(-(fit["intercept"] + fit["slope_per_decade"] * grid))), "k-", lw=1.2,
+              label="logistic fit")  # fmt: skip
+    left.legend(fontsize=6, markerscale=2)
+    width = 0.38
+    for j, occurred in enumerate((False, True)):
+        rates, lows, highs = [], [], []
+        for name in kinds:
+            ys = [
+                r["success"]
+                for r in records
+                if kind(r["settings"]) == name and r["veg"]["occurred"] == occurred
+            ]
+            lo, hi = wilson(sum(ys), len(ys))
+            rate = np.mean(ys) if ys else math.nan
+            rates.append(rate)
+            lows.append(max(0.0, rate - lo) if ys else 0)
+            highs.append(max(0.0, hi - rate) if ys else 0)
+        xs = np.arange(len(kinds)) + (j - 0.5) * width
+        right.bar(
+            xs, rates, width, yerr=[lows, highs], capsize=2, label="VEG occurred" if occurred else "no VEG"
+        )
+    right.set_xticks(np.arange(len(kinds)), kinds, rotation=30, ha="right", fontsize=7)
+    right.set_ylabel("success rate")
+    right.legend(fontsize=7)
+    slope = fit["slope_per_decade"]
+    left.text(
+        0.98, 0.5, f"logistic slope {slope:+.3f}/decade", transform=left.transAxes, ha="right", fontsize=8
+    )
+    return _save(fig, path)
+
+
+def learning_curves(records, kinds, path: Path) -> str:
+    """Median evaluation metric (over seeds) against updates, per learning rate, at the longest length."""
+    from seqgen.lab.report import kind
+
+    plt = _plt()
+    length = max(r["settings"]["length"] for r in records)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.3 * len(kinds), 3.2), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], kinds):
+        groups = defaultdict(list)
+        for r in records:
+            if kind(r["settings"]) == name and r["settings"]["length"] == length and r["metric_curve"]:
+                groups[r["settings"]["lr"]].append(r)
+        for lr in sorted(groups):
+            steps = max((r["eval_steps"] for r in groups[lr]), key=len)
+            curves = [_pad(r["metric_curve"], len(steps)) for r in groups[lr]]
+            ax.plot(steps, np.nanmedian(np.array(curves, dtype=float), 0), label=f"lr {lr:g}")
+        ax.set_yscale("log")
+        ax.set_title(f"{name}, T = {length}", fontsize=9)
+        ax.set_xlabel("updates")
+    axes[0][0].set_ylabel(records[0]["metric"])
+    axes[0][-1].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def _pad(curve: list, n: int) -> list:
+    """A curve that stopped early (success) holds its last value; None → NaN."""
+    values = [math.nan if v is None else v for v in curve]
+    return values + [values[-1]] * (n - len(values))
+
+
+def veg_profiles(records, kinds, path: Path) -> str:
+    """Median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ against t/T at the first and the last measurement, longest length."""
+    from seqgen.lab.report import kind
+
+    plt = _plt()
+    length = max(r["settings"]["length"] for r in records)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, which, title in ((axes[0], 0, "at update 1"), (axes[1], -1, "at the last measurement")):
+        for name in kinds:
+            rows, t = [], None
+            for r in records:
+                if kind(r["settings"]) == name and r["settings"]["length"] == length and r["profiles"]:
+                    p = np.array([math.nan if v is None else v for v in r["profiles"][which]], dtype=float)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        rows.append(np.log10(p / p[-1]))
+                    t = np.array(r["profile_t"], dtype=float)
+            if rows:
+                rows = np.array(rows)
+                with np.errstate(all="ignore"):
+                    median = np.nanmedian(np.where(np.isfinite(rows), rows, np.nan), 0)
+                ax.plot(t / t[-1], median, label=name)
+        ax.axhline(-3, color="grey", lw=0.8, ls="--")
+        ax.axhline(3, color="grey", lw=0.8, ls="--")
+        ax.set_title(f"VEG profile {title}, T = {length}", fontsize=9)
+        ax.set_xlabel("t / T")
+    axes[0].set_ylabel("median log10 ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖")
+    axes[1].legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,186 @@
+"""`seqgen lab report DIR`: success rate per cell with Wilson intervals, does VEG predict failure, how much
+of success the learning rate explains, and figures (success against learning rate, VEG against success,
+learning curves, VEG profiles); written as cells.csv, summary.json, report.md and PNGs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from seqgen.errors import SeqgenError
+from seqgen.fileio import write_text_atomic
+from seqgen.lab.stats import logistic_fit, one_hot, pseudo_r2, spearman, wilson
+from seqgen.lab.sweep import finished_runs
+
+VEG_CAP = 40.0  # |log10 r| above this (or infinite) counts as this in fits: r beyond 10^±40 is all the same
+
+
+def kind(settings: dict) -> str:
+    """The model family of a run: cell/init (IRNN = ReLU with identity W_uu), leaky marked."""
+    name = settings["cell"] if settings["init"] == "default" else f"{settings['cell']}/{settings['init']}"
+    return ("leaky " if settings.get("leaky") else "") + name
+
+
+def varying_factors(records: list[dict]) -> list[str]:
+    """Settings that take more than one value across the sweep (the design's factors), in settings order."""
+    keys = list(records[0]["settings"])
+    return [k for k in keys if len({json.dumps(r["settings"][k]) for r in records}) > 1]
+
+
+def cell_table(records: list[dict], factors: list[str]) -> list[dict]:
+    """One row per cell: its factor values, runs, successes, rate, Wilson 95 % interval, VEG rate."""
+    cells: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        cells[r["cell_id"]].append(r)
+    rows = []
+    for cell_id, runs in cells.items():
+        k, n = sum(r["success"] for r in runs), len(runs)
+        lo, hi = wilson(k, n)
+        steps = [r["stopped_step"] for r in runs if r["success"]]
+        rows.append({
+            "cell_id": cell_id, "kind": kind(runs[0]["settings"]),
+            **{f: runs[0]["settings"][f] for f in factors}, "runs": n, "successes": k, "rate": k / n,
+            "ci_low": lo, "ci_high": hi, "veg_rate": sum(r["veg"]["occurred"] for r in runs) / n,
+            "median_steps_to_success": float(np.median(steps)) if steps else None,
+        })  # fmt: skip
+    order = [f for f in ("task", "length", "cell", "init", "lr") if f in factors]
+    return sorted(rows, key=lambda row: (row["kind"], *[row[f] for f in order]))
+
+
+def veg_analysis(records: list[dict], factors: list[str]) -> dict:
+    """Does VEG predict failure? Success with and without VEG, Spearman ρ(VEG measure, success), a logistic
+    fit of success on the measure, and the deviance each predictor set explains (McFadden R²)."""
+    y = np.array([r["success"] for r in records], dtype=float)
+    occurred = np.array([r["veg"]["occurred"] for r in records], dtype=float)
+    measure = np.array([_capped(r["veg"]["max_abs_log10_ratio"]) for r in records])
+    groups = {}
+    for label, mask in (("veg", occurred == 1), ("no_veg", occurred == 0)):
+        k, n = int(y[mask].sum()), int(mask.sum())
+        groups[label] = {
+            "runs": n,
+            "successes": k,
+            "rate": k / n if n else math.nan,
+            "ci": list(wilson(k, n)),
+        }
+    fit = logistic_fit(measure, y)
+    design = {f: one_hot([json.dumps(r["settings"][f]) for r in records]) for f in factors}
+    design["kind"] = one_hot([kind(r["settings"]) for r in records])
+    all_factors = [design[f] for f in design if f not in ("cell", "init")]
+    shares = {
+        "lr": pseudo_r2([design["lr"]], y) if "lr" in design else math.nan,
+        "veg_occurred": pseudo_r2([occurred[:, None]], y),
+        "veg_measure": pseudo_r2([measure[:, None]], y),
+        "all_factors": pseudo_r2(all_factors, y),
+        "all_factors_plus_veg": pseudo_r2([*all_factors, occurred[:, None], measure[:, None]], y),
+    }
+    return {
+        "runs": len(records),
+        "success_rate": float(y.mean()),
+        "veg_rate": float(occurred.mean()),
+        "success_by_veg": groups,
+        "spearman_veg_measure_vs_success": spearman(measure, y),
+        "logistic_success_on_veg_measure": {
+            "intercept": float(fit.coef[0]),
+            "slope_per_decade": float(fit.coef[1]),
+            "ci": [float(v) for v in fit.interval(1)],
+        },
+        "pseudo_r2": shares,
+        "lr_share_of_explained": shares["lr"] / shares["all_factors"]
+        if shares["all_factors"] > 0
+        else math.nan,
+    }
+
+
+def _capped(value) -> float:
+    """The VEG measure for fits: None (no measurement) → 0; infinite or huge → VEG_CAP."""
+    return 0.0 if value is None or math.isnan(value) else min(float(value), VEG_CAP)
+
+
+def load_records(directory: str | Path) -> list[dict]:
+    """All finished runs of a sweep folder; SeqgenError if there are none."""
+    records = list(finished_runs(directory).values())
+    if not records:
+        raise SeqgenError(f"{directory}: no finished runs (expected runs/*.json from `seqgen lab sweep`)")
+    return records
+
+
+def write_report(directory: str | Path, out: str | Path) -> str:
+    """Write cells.csv, summary.json, report.md and the figures into `out`; return a short text summary."""
+    from seqgen.lab import figures
+
+    records = load_records(directory)
+    out = Path(out)
+    factors = varying_factors(records)
+    rows = cell_table(records, factors)
+    analysis = veg_analysis(records, factors)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "cells.csv", buffer.getvalue())
+    names = figures.draw_all(records, rows, analysis, out)
+    summary = {"factors": factors, "cells": len(rows), **analysis, "figures": names}
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    text = markdown(summary, rows, factors, records)
+    write_text_atomic(out / "report.md", text)
+    return _short(summary)
+
+
+def _short(s: dict) -> str:
+    """Three lines for the terminal."""
+    rho = s["spearman_veg_measure_vs_success"]
+    return (
+        f"{s['runs']} runs in {s['cells']} cells: {s['success_rate']:.1%} succeeded, VEG occurred in {s['veg_rate']:.1%}\n"
+        f"Spearman ρ(VEG measure, success) = {rho['rho']:+.3f} [{rho['ci'][0]:+.3f}, {rho['ci'][1]:+.3f}]\n"
+        f"deviance explained: lr {s['pseudo_r2']['lr']:.3f}, VEG {s['pseudo_r2']['veg_occurred']:.3f}, "
+        f"all factors {s['pseudo_r2']['all_factors']:.3f}"
+    )
+
+
+def markdown(s: dict, rows: list[dict], factors: list[str], records: list[dict]) -> str:
+    """The report: headline numbers, how to read them, figures, and the per-cell table."""
+    v, r2, rho = s["success_by_veg"], s["pseudo_r2"], s["spearman_veg_measure_vs_success"]
+    crit = records[0]["criterion"]
+    fit = s["logistic_success_on_veg_measure"]
+    pct = lambda g: f"{g['rate']:.1%} [{g['ci'][0]:.1%}, {g['ci'][1]:.1%}] of {g['runs']}"
+    lines = [
+        f"# Sweep report: {s['runs']} trained RNNs in {s['cells']} cells",
+        "",
+        f"Factors: {', '.join(factors)}. Success: {crit}. Intervals are 95 % (Wilson for rates).",
+        "",
+        (
+            f"- Success overall: {s['success_rate']:.1%}; VEG occurred (|log10 ‖∂L/∂h_1‖/‖∂L/∂h_T‖| > 3 at "
+            f"some measurement, or a non-finite gradient) in {s['veg_rate']:.1%} of runs."
+        ),
+        f"- Success when VEG occurred: {pct(v['veg'])}; when it did not: {pct(v['no_veg'])}.",
+        (
+            f"- Spearman ρ(max |log10 r|, success) = {rho['rho']:+.3f} [{rho['ci'][0]:+.3f}, "
+            f"{rho['ci'][1]:+.3f}] (p = {rho['p_value']:.2g}, n = {rho['n']}); logistic slope per decade "
+            f"of r: {fit['slope_per_decade']:+.3f} [{fit['ci'][0]:+.3f}, {fit['ci'][1]:+.3f}]."
+        ),
+        (
+            f"- Deviance explained (McFadden R²): learning rate alone {r2['lr']:.3f}; VEG occurred alone "
+            f"{r2['veg_occurred']:.3f}; VEG measure alone {r2['veg_measure']:.3f}; all design factors "
+            f"{r2['all_factors']:.3f}; all factors + VEG {r2['all_factors_plus_veg']:.3f}. The learning "
+            f"rate carries {s['lr_share_of_explained']:.0%} of what all factors explain."
+        ),
+        "",
+        *[f"![{name}]({name})" for name in s["figures"]],
+        "",
+        "| kind | "
+        + " | ".join(f for f in factors if f not in ("cell", "init"))
+        + " | runs | success | 95 % CI | VEG |",
+        "|---|" + "---|" * (len([f for f in factors if f not in ("cell", "init")]) + 4),
+    ]
+    for row in rows:
+        values = " | ".join(f"{row[f]:g}" if isinstance(row[f], float) else str(row[f])
+                            for f in factors if f not in ("cell", "init"))  # fmt: skip
+        lines.append(f"| {row['kind']} | {values} | {row['runs']} | {row['successes']}/{row['runs']} | "
+                     f"{row['ci_low']:.2f}–{row['ci_high']:.2f} | {row['veg_rate']:.0%} |")  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""Report statistics are right on cases with known answers, and `seqgen lab report` writes its table,
+summary, Markdown and PNG figures for a real (tiny) sweep."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from seqgen.lab.cli import app
+from seqgen.lab.stats import logistic_fit, one_hot, pseudo_r2, spearman, wilson
+
+DESIGN = """
+[defaults]
+task = "adding"
+hidden = 4
+steps = 12
+eval_every = 6
+eval_size = 32
+diag_every = 6
+threshold = 0.2
+[[block]]
+cell = ["relu", "tanh"]
+init = ["identity", "orthogonal"]
+length = [6, 10]
+lr = [0.001, 0.1]
+seeds = 2
+"""
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson(8, 10)
+    assert (lo, hi) == pytest.approx((0.4902, 0.9433), abs=1e-4)  # Wilson 1927 / standard tables
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0 and wilson(0, 0) == (0.0, 1.0)
+
+
+def test_logistic_fit_recovers_coefficients_and_pseudo_r2():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20_000)
+    y = (rng.random(20_000) < 1 / (1 + np.exp(-(0.5 + 2.0 * x)))).astype(float)
+    fit = logistic_fit(x, y)
+    assert fit.coef == pytest.approx([0.5, 2.0], abs=0.08)
+    lo, hi = fit.interval(1)
+    assert lo < 2.0 < hi and hi - lo < 0.2
+    assert pseudo_r2([x[:, None]], y) > 0.3
+    assert pseudo_r2([rng.normal(size=(20_000, 1))], y) < 1e-3  # noise explains nothing
+    assert one_hot(["b", "a", "b"]).tolist() == [[1.0], [0.0], [1.0]]
+
+
+def test_spearman_interval_covers_rho():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=500)
+    s = spearman(x, x + rng.normal(size=500))
+    assert 0.6 < s["rho"] < 0.8 and s["ci"][0] < s["rho"] < s["ci"][1] and s["p_value"] < 1e-10
+
+
+def test_report_of_a_tiny_sweep(tmp_path):
+    design = tmp_path / "d.toml"
+    design.write_text(DESIGN)
+    out = tmp_path / "sweep"
+    runner = CliRunner()
+    assert runner.invoke(app, ["sweep", str(design), "--out", str(out), "--workers", "0"]).exit_code == 0
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "runs in 16 cells" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 32 and summary["factors"] == ["length", "cell", "init", "lr"]
+    assert 0 <= summary["pseudo_r2"]["lr"] <= summary["pseudo_r2"]["all_factors"] + 1e-9
+    for name in summary["figures"]:
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    cells = (out / "cells.csv").read_text().splitlines()
+    assert len(cells) == 17 and cells[0].startswith(
+        "cell_id,kind,length,cell,init,lr,runs,successes,rate,ci_low"
+    )
+    assert "| kind | length | lr |" in (out / "report.md").read_text()
+
+
+def test_report_of_an_empty_folder_is_one_error(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code != 0 and "no finished runs" in str(result.exception)

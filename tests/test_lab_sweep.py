@@ -1,0 +1,143 @@
+"""Designs expand into the stated cells; a sweep resumes by training only the missing runs; a real
+two-worker Dask cluster (separate scheduler and worker processes) runs a sweep; the CLI fails in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seqgen.errors import SeqgenError
+from seqgen.lab.cli import app
+from seqgen.lab.design import expand, load_design, pack
+from seqgen.lab.sweep import finished_runs, plan_sweep, run_sweep
+
+TINY = """
+name = "tiny"
+seed = 3
+max_members = 4
+[defaults]
+task = "adding"
+length = 8
+hidden = 4
+steps = 6
+batch_size = 4
+eval_every = 3
+eval_size = 16
+diag_every = 3
+[[block]]
+cell = ["tanh", "relu"]
+init = ["identity", "orthogonal"]
+lr = [0.001, 0.01]
+seeds = 2
+[[block]]
+cell = "gru"
+init = ["identity", "orthogonal"]
+lr = 0.01
+seeds = [0, 1, 2]
+"""
+
+
+@pytest.fixture
+def design_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_design_expands_blocks_and_collapses_gated_inits(design_file):
+    design = load_design(design_file)
+    assert len(design.runs) == 2 * 2 * 2 * 2 + 3  # GRU keeps PyTorch's init: identity/orthogonal collapse
+    assert design.n_cells == 8 + 1 and {r.seed for r in design.runs} == {3, 4, 5}
+    populations = pack(design.runs, design.seed, design.max_members)
+    assert sum(len(p.members) for p in populations) == len(design.runs)
+    assert max(len(p.members) for p in populations) <= 4
+    for p in populations:  # members differ only in lr/clip/momentum/seed
+        assert len({r.population_key for r in p.runs}) == 1
+    assert load_design(design_file, seed=10).runs[0].seed == 10
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [("[[block]]\nlr = 'fast'", "lr = 'fast' should be float"), ("[[block]]\ncolour = 1", "unknown setting"),
+     ("seed = 1", "no \\[\\[block\\]\\]"), ("[[block]]\ninit = 'xavier'", "init 'xavier'")],
+)  # fmt: skip
+def test_bad_designs_are_one_clear_error(text, message):
+    import tomllib
+
+    with pytest.raises(SeqgenError, match=message):
+        expand(tomllib.loads(text))
+
+
+def test_resume_trains_only_the_missing_runs(design_file, tmp_path):
+    out = tmp_path / "out"
+    design = load_design(design_file)
+    first = list(run_sweep(plan_sweep(design, out), out, workers=0))
+    assert set(finished_runs(out)) == {r.run_id for r in design.runs}
+    files = sorted((out / "runs").glob("*.json"))
+    removed = files[0]
+    lost = {r["run_id"] for r in json.loads(removed.read_text())["runs"]}
+    removed.unlink()
+    kept = {f: f.stat().st_mtime_ns for f in files[1:]}
+    plan = plan_sweep(design, out)
+    assert plan.pending == len(lost) and plan.done == len(design.runs) - len(lost)
+    second = list(run_sweep(plan, out, workers=0))
+    assert {r["run_id"] for _, records in second for r in records} == lost
+    assert all(f.stat().st_mtime_ns == t for f, t in kept.items())  # finished populations untouched
+    assert set(finished_runs(out)) == {r.run_id for r in design.runs}
+    assert plan_sweep(design, out).pending == 0 and len(first) > len(second)
+
+
+def _dask(*args: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+
+
+def test_two_worker_cluster_runs_a_sweep(design_file, tmp_path):
+    """`dask scheduler` and two `dask worker` processes on localhost (random ports), driven by `--scheduler`."""
+    from dask.distributed import Client
+
+    address_file = tmp_path / "scheduler.json"
+    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                   "--scheduler-file", str(address_file), log=tmp_path / "scheduler.log")]  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while not address_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(address_file.read_text())["address"]
+        for i in range(2):
+            procs.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                               "--host", "127.0.0.1", log=tmp_path / f"worker{i}.log"))  # fmt: skip
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        out = tmp_path / "out"
+        result = CliRunner().invoke(
+            app, ["sweep", str(design_file), "--out", str(out), "--scheduler", address]
+        )
+        assert result.exit_code == 0, result.output
+        records = finished_runs(out)
+        assert len(records) == len(load_design(design_file).runs)
+        assert len({r["pid"] for r in records.values()}) == 2  # both workers trained populations
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_cli_dry_run_and_errors(design_file, tmp_path):
+    result = CliRunner().invoke(app, ["sweep", str(design_file), "--out", str(tmp_path / "o"), "--dry-run"])
+    assert result.exit_code == 0 and "9 cells, 19 runs" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[block]]\nlr = 'fast'\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "seqgen.lab", "sweep", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1
