@@ -38,6 +38,15 @@ def training_options(task: str, **given: Any) -> dict[str, Any]:
     return resolve_training(values, task)
 
 
+def midi_input(options: dict[str, Any]):
+    """The MidiInput (pitch range, grid, read options) of the MIDI-input options."""
+    from seqgen.music.datasets import MidiInput
+    from seqgen.music.pianoroll import MidiReadOptions
+
+    read = MidiReadOptions(options["include_drums"], options["sustain"], max_frames=options["max_frames"])
+    return MidiInput(options["low_pitch"], options["n_pitches"], options["steps_per_quarter"], options["fs"], read)
+
+
 def build_configs(task: str, options: dict[str, Any], n_inputs: int | None = None) -> RunConfigs:
     """Configs from resolved options; `n_inputs` is the pitch count (music) or vocabulary size (text)."""
     try:

@@ -19,7 +19,14 @@ from scipy.io import savemat
 from seqgen.errors import SeqgenError
 from seqgen.music import embedded
 from seqgen.music.benchmarks import read_mat, read_pickle
-from seqgen.music.datasets import PianoRollDataset, describe_dataset, export_split, load_dataset, split_by_hash
+from seqgen.music.datasets import (
+    MidiInput,
+    PianoRollDataset,
+    describe_dataset,
+    export_split,
+    load_dataset,
+    split_by_hash,
+)
 from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll, roll_to_midi
 from seqgen.music.stats import roll_statistics
 
@@ -165,7 +172,7 @@ def test_midi_folder_keeps_a_published_train_valid_test_layout(tmp_path):
     for split, count in (("train", 3), ("valid", 2), ("test", 1)):
         for i in range(count):
             roll_to_midi(np.eye(4, 88, dtype=bool), tmp_path / split / f"{i}.mid", RollFormat(Quantisation(fs=4.0)))
-    dataset = load_dataset(tmp_path, fs=4.0)
+    dataset = load_dataset(tmp_path, midi=MidiInput(fs=4.0))
     assert dataset.names == {
         "train": ["train/0.mid", "train/1.mid", "train/2.mid"],
         "valid": ["valid/0.mid", "valid/1.mid"],
@@ -188,7 +195,7 @@ def test_single_midi_file_is_a_one_piece_test_set(tmp_path):
     roll = np.zeros((6, 88), dtype=bool)
     roll[1:4, 40] = True
     roll_to_midi(roll, tmp_path / "song.mid", RollFormat(Quantisation(4, tempo_bpm=90)))
-    dataset = load_dataset(tmp_path / "song.mid", steps_per_quarter=4)
+    dataset = load_dataset(tmp_path / "song.mid", midi=MidiInput(steps_per_quarter=4))
     assert [len(dataset.splits[s]) for s in ("train", "valid", "test")] == [0, 0, 1]
     np.testing.assert_array_equal(dataset.splits["test"][0], roll)
     assert dataset.quantisation == Quantisation(steps_per_quarter=4, tempo_bpm=90.0)

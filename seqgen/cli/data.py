@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-SPEC_HELP = (
-    "jsb, nottingham, musedata, piano-midi, bach-chorales (the embedded default), or a PATH (MIDI folder or "
-    "file, .pickle, .mat)"
-)
-DataOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="File or folder holding the named benchmark's file.")
-]
-StepsOption = Annotated[int | None, typer.Option(help="MIDI input: frames per quarter note (default 2).")]
-FsOption = Annotated[float | None, typer.Option(help="MIDI input: frames per second instead of a beat grid.")]
-SustainOption = Annotated[bool, typer.Option(help="MIDI input: hold notes while the sustain pedal is down.")]
-DrumsOption = Annotated[bool, typer.Option(help="MIDI input: keep drum notes (channel 10).")]
-LowOption = Annotated[int, typer.Option(help="MIDI number of the roll's first column.")]
-PitchesOption = Annotated[int, typer.Option(help="Number of pitches (columns) of the roll.")]
+from seqgen.cli.options import DATA_EXPORT, DATA_INFO, command
 
 
-def _load(spec, data, steps_per_quarter, fs, sustain, include_drums, low_pitch, n_pitches):
+def _load(options: dict):
+    """The dataset the `spec` argument names, read as the MIDI-input options say."""
+    from seqgen.build import midi_input
     from seqgen.music.datasets import load_dataset
 
-    return load_dataset(
-        spec,
-        data=data,
-        low_pitch=low_pitch,
-        n_pitches=n_pitches,
-        sustain=sustain,
-        steps_per_quarter=steps_per_quarter,
-        fs=fs,
-        include_drums=include_drums,
-    )
+    return load_dataset(options["spec"], data=options["data_dir"], midi=midi_input(options))
 
 
 def _show_info(summary: dict) -> None:
@@ -65,6 +45,7 @@ def _show_info(summary: dict) -> None:
 
 
 app = typer.Typer(help="Inspect and export the music datasets.", no_args_is_help=True)
+
 
 @app.command("list")
 def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
@@ -97,49 +78,31 @@ def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         table.add_row(*row.values())
     Console().print(table)
 
+
 @app.command("info")
-def info_command(
-    spec: Annotated[str | None, typer.Argument(help=SPEC_HELP, show_default=False)] = None,
-    data: DataOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    steps_per_quarter: StepsOption = None,
-    fs: FsOption = None,
-    sustain: SustainOption = False,
-    include_drums: DrumsOption = False,
-    low_pitch: LowOption = 21,
-    n_pitches: PitchesOption = 88,
-) -> None:
+@command(DATA_INFO)
+def info(options: dict) -> None:
     """Per split: sequences, frames, note range, mean polyphony and empty-frame rate."""
     from seqgen.music.datasets import describe_dataset
 
-    dataset = _load(spec, data, steps_per_quarter, fs, sustain, include_drums, low_pitch, n_pitches)
-    summary = describe_dataset(dataset)
-    if as_json:
+    summary = describe_dataset(_load(options))
+    if options["as_json"]:
         typer.echo(json.dumps(summary, indent=2))
     else:
         _show_info(summary)
 
+
 @app.command("export")
-def export_command(
-    out: Annotated[Path, typer.Option(help="Folder for the MIDI files.")],
-    spec: Annotated[str | None, typer.Argument(help=SPEC_HELP, show_default=False)] = None,
-    split: Annotated[str, typer.Option(help="train | valid | test.")] = "test",
-    limit: Annotated[int | None, typer.Option(min=1, help="Write at most this many files.")] = None,
-    data: DataOption = None,
-    program: Annotated[int, typer.Option(min=0, max=127, help="General MIDI program.")] = 0,
-    velocity: Annotated[int, typer.Option(min=1, max=127, help="Note velocity.")] = 80,
-    steps_per_quarter: StepsOption = None,
-    fs: FsOption = None,
-    sustain: SustainOption = False,
-    include_drums: DrumsOption = False,
-    low_pitch: LowOption = 21,
-    n_pitches: PitchesOption = 88,
-) -> None:
+@command(DATA_EXPORT)
+def export(options: dict) -> None:
     """Write one split's pieces as MIDI files, at the dataset's frame duration (all files or none)."""
     from seqgen.fileio import check_output_folder
     from seqgen.music.datasets import export_split
 
-    check_output_folder(out)
-    dataset = _load(spec, data, steps_per_quarter, fs, sustain, include_drums, low_pitch, n_pitches)
-    written = export_split(dataset, split, out, limit=limit, program=program, velocity=velocity)
-    typer.echo(f"wrote {len(written)} MIDI files of {dataset.name} ({split}) to {out}")
+    check_output_folder(options["out"])
+    dataset = _load(options)
+    written = export_split(
+        dataset, options["split"], options["out"], limit=options["limit"], program=options["program"],
+        velocity=options["velocity"],
+    )  # fmt: skip
+    typer.echo(f"wrote {len(written)} MIDI files of {dataset.name} ({options['split']}) to {options['out']}")

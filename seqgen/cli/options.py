@@ -161,7 +161,21 @@ DATA_OPTS = [
        tasks=TEXT, panel=D, min=2),
     _o("sp_model", SpModel, SpModel.unigram, "Sentencepiece model type.", tasks=TEXT, panel=D),
 ]
-TRAIN = MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS
+MAX_FRAMES = _o("max_frames", int, 1_000_000, "Refuse MIDI files longer than this many frames (before reading them "
+                "into memory; the longest Piano-midi.de piece has about 25,000 at 100 frames/s).",
+                tasks=MUSIC, panel=D, min=1)
+MIDI_INPUT = [
+    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 2.", tasks=MUSIC,
+       panel=D, min=1),
+    _o("fs", float | None, None, "MIDI input: frames per second instead of a beat grid.", tasks=MUSIC, panel=D,
+       min=0.01, max=10000.0),
+    _flag("sustain", "MIDI input: hold notes while the sustain pedal is down.", tasks=MUSIC, panel=D),
+    _flag("include_drums", "MIDI input: keep drum notes (channel 10).", tasks=MUSIC, panel=D),
+    _o("low_pitch", int, 21, "MIDI number of the roll's first column.", tasks=MUSIC, panel=D, min=0, max=127),
+    _o("n_pitches", int, 88, "Number of pitches (columns) of the roll.", tasks=MUSIC, panel=D, min=1, max=128),
+    MAX_FRAMES,
+]
+TRAIN = MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS + MIDI_INPUT
 
 # The products' values of the shared training options, and why they differ.
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -207,6 +221,7 @@ SAMPLE = [
     _o("prompt", str | None, None, "Text to continue.", tasks=TEXT),
     _o("length", int, 200, "Tokens to generate after the prompt.", tasks=TEXT, min=1),
     _o("top_k", int | None, None, "Sample among the K likeliest tokens only.", tasks=TEXT, min=1),
+    MAX_FRAMES,
 ]
 
 SCORE = [
@@ -222,6 +237,23 @@ SCORE = [
     _o("ais_runs", int | None, None, "AIS runs per frame (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=2),
     _o("ais_steps", int | None, None, "AIS steps per run (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=1),
     _o("data_dir", Path | None, None, "Folder holding the PTB files (with --data ptb or ptb-char).", tasks=TEXT),
+    MAX_FRAMES,
+]
+
+DATASET = Opt("spec", str | None, None, "jsb, nottingham, musedata, piano-midi, bach-chorales (the embedded "
+              "default), or a PATH (MIDI folder or file, .pickle, .mat).", argument=True)
+BENCHMARK_DIR = _o("data_dir", Path | None, None, "File or folder holding the named benchmark's file. "
+                   "Default: $SEQGEN_DATA_DIR, then the cache, then a download.")
+DATA_INFO = [DATASET, BENCHMARK_DIR, _flag("as_json", "Print JSON.", "--json"), *MIDI_INPUT]
+DATA_EXPORT = [
+    _o("out", Path, ..., "Folder for the MIDI files."),
+    DATASET,
+    _o("split", Split, Split.test, "Which split to write."),
+    _o("limit", int | None, None, "Write at most this many files.", min=1),
+    BENCHMARK_DIR,
+    _o("program", int, 0, "General MIDI program of the notes (0 = piano).", min=0, max=127),
+    _o("velocity", int, 80, "Velocity of every note.", min=1, max=127),
+    *MIDI_INPUT,
 ]
 
 
@@ -262,7 +294,7 @@ def only(options: list[Opt], task: str) -> list[Opt]:
 
 def flag_of(name: str) -> str:
     """The CLI flag of a library parameter name (e.g. "gibbs_steps" → --gibbs-steps)."""
-    for option in (*TRAIN, *SAMPLE, *SCORE):
+    for option in (*TRAIN, *SAMPLE, *SCORE, *DATA_EXPORT):
         if option.name == name and not option.argument:
             return option.flag
     return "--" + name.replace("_", "-")

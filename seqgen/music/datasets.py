@@ -84,32 +84,34 @@ def _split_pieces(keys: list[str], rolls: list[np.ndarray]) -> tuple[dict, dict]
     )
 
 
-def _grid(steps_per_quarter: int | None, fs: float | None) -> dict:
-    """Grid keywords for MIDI input, defaulting to DEFAULT_STEPS_PER_QUARTER."""
-    if steps_per_quarter is None and fs is None:
-        return {"steps_per_quarter": DEFAULT_STEPS_PER_QUARTER}
-    return {"steps_per_quarter": steps_per_quarter, "fs": fs}
+@dataclass(frozen=True)
+class MidiInput:
+    """How MIDI input becomes rolls: the pitch range, the grid (`steps_per_quarter` or `fs`; neither:
+    DEFAULT_STEPS_PER_QUARTER) and the read options. Benchmarks and the embedded default use the range only."""
+
+    low_pitch: int = 21
+    n_pitches: int = 88
+    steps_per_quarter: int | None = None
+    fs: float | None = None
+    read: MidiReadOptions = field(default_factory=MidiReadOptions)
+
+    def roll_format(self, tempo_bpm: float = 120.0) -> RollFormat:
+        """The roll format of MIDI input read this way, played at `tempo_bpm`."""
+        given = self.steps_per_quarter is not None or self.fs is not None
+        steps = self.steps_per_quarter if given else DEFAULT_STEPS_PER_QUARTER
+        return RollFormat(Quantisation(steps, self.fs, tempo_bpm), self.low_pitch, self.n_pitches)
 
 
-def _no_notes(result, low_pitch: int, n_pitches: int) -> str:
+def _no_notes(result, midi: MidiInput) -> str:
     """Why a MIDI file gave an empty roll."""
     extra = [f"{result.dropped_notes} outside the range"] if result.dropped_notes else []
     extra += [f"{result.drum_notes} drum notes excluded"] if result.drum_notes else []
-    return f"no notes in MIDI {low_pitch}..{low_pitch + n_pitches - 1}" + (
+    return f"no notes in MIDI {midi.low_pitch}..{midi.low_pitch + midi.n_pitches - 1}" + (
         f" ({', '.join(extra)})" if extra else ""
     )
 
 
-def load_midi_folder(
-    folder: Path,
-    *,
-    low_pitch: int = 21,
-    n_pitches: int = 88,
-    steps_per_quarter: int | None = None,
-    fs: float | None = None,
-    sustain: bool = False,
-    include_drums: bool = False,
-) -> PianoRollDataset:
+def load_midi_folder(folder: Path, midi: MidiInput = MidiInput()) -> PianoRollDataset:
     """All MIDI files under `folder` (recursive) as a dataset; unreadable or empty files are skipped with
     the reason. Files under a top folder named train/valid/test keep that split, others are split by hash."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
@@ -117,7 +119,7 @@ def load_midi_folder(
         raise SeqgenError(
             f"{folder}: no MIDI files ({', '.join('*' + s for s in MIDI_SUFFIXES)}) in this folder"
         )
-    grid = _grid(steps_per_quarter, fs)
+    fmt = midi.roll_format()
     keys, rolls, tempi, skipped, dropped = [], [], [], {}, 0
     with progress(transient=True) as bar:
         task = bar.add_task(f"read {folder.name}", total=len(files), status="")
@@ -125,16 +127,12 @@ def load_midi_folder(
             key = path.relative_to(folder).as_posix()
             bar.update(task, advance=1, status=key)
             try:
-                result = midi_to_roll(
-                    path,
-                    RollFormat(Quantisation(**grid), low_pitch, n_pitches),
-                    MidiReadOptions(include_drums=include_drums, sustain=sustain),
-                )
+                result = midi_to_roll(path, fmt, midi.read)
             except SeqgenError as exc:
                 skipped[key] = str(exc).removeprefix(f"{path}: ")
                 continue
             if not result.roll.any():
-                skipped[key] = _no_notes(result, low_pitch, n_pitches)
+                skipped[key] = _no_notes(result, midi)
                 continue
             keys.append(key)
             rolls.append(result.roll)
@@ -147,38 +145,24 @@ def load_midi_folder(
         )
     if skipped:
         log.warning("%s: skipped %d of %d MIDI files", folder, len(skipped), len(files))
-    report_dropped(str(folder), dropped, low_pitch, n_pitches)
+    report_dropped(str(folder), dropped, midi.low_pitch, midi.n_pitches)
     splits, names = _split_pieces(keys, rolls)
-    quantisation = Quantisation(**grid, tempo_bpm=round(statistics.median(tempi), 1))
+    quantisation = midi.roll_format(round(statistics.median(tempi), 1)).quantisation
     return PianoRollDataset(
-        folder.name, splits, low_pitch, n_pitches, quantisation, str(folder), skipped, names
+        folder.name, splits, midi.low_pitch, midi.n_pitches, quantisation, str(folder), skipped, names
     )
 
 
-def load_midi_file(
-    path: Path,
-    *,
-    low_pitch: int = 21,
-    n_pitches: int = 88,
-    steps_per_quarter: int | None = None,
-    fs: float | None = None,
-    sustain: bool = False,
-    include_drums: bool = False,
-) -> PianoRollDataset:
+def load_midi_file(path: Path, midi: MidiInput = MidiInput()) -> PianoRollDataset:
     """One MIDI file as a dataset of a single test piece (for info, scoring and export)."""
-    grid = _grid(steps_per_quarter, fs)
-    result = midi_to_roll(
-        path,
-        RollFormat(Quantisation(**grid), low_pitch, n_pitches),
-        MidiReadOptions(include_drums=include_drums, sustain=sustain),
-    )
+    result = midi_to_roll(path, midi.roll_format(), midi.read)
     if not result.roll.any():
-        raise SeqgenError(f"{path}: {_no_notes(result, low_pitch, n_pitches)}")
-    report_dropped(str(path), result.dropped_notes, low_pitch, n_pitches)
+        raise SeqgenError(f"{path}: {_no_notes(result, midi)}")
+    report_dropped(str(path), result.dropped_notes, midi.low_pitch, midi.n_pitches)
     splits = {"train": [], "valid": [], "test": [result.roll]}
     names = {"train": [], "valid": [], "test": [path.name]}
-    quantisation = Quantisation(**grid, tempo_bpm=round(result.tempo_bpm, 1))
-    return PianoRollDataset(path.stem, splits, low_pitch, n_pitches, quantisation, str(path), {}, names)
+    quantisation = midi.roll_format(round(result.tempo_bpm, 1)).quantisation
+    return PianoRollDataset(path.stem, splits, midi.low_pitch, midi.n_pitches, quantisation, str(path), {}, names)
 
 
 EMBEDDED_NAME = "bach-chorales"  # `--data bach-chorales` names the embedded default (e.g. to score on it)
@@ -220,28 +204,16 @@ def load_dataset(
     spec: str | os.PathLike | None = None,
     *,
     data: Path | None = None,
-    low_pitch: int = 21,
-    n_pitches: int = 88,
-    steps_per_quarter: int | None = None,
-    fs: float | None = None,
-    sustain: bool = False,
-    include_drums: bool = False,
+    midi: MidiInput = MidiInput(),
     limit: int | None = None,
 ) -> PianoRollDataset:
     """Load a dataset by `spec`: None or "bach-chorales" -> the embedded default (`limit`: its first chorales
     only); a benchmark name (jsb, nottingham, musedata, piano-midi; `data` = file or folder holding it); or a
-    path to a MIDI folder, a MIDI file, or a benchmark .pickle/.mat file. The grid and MIDI options apply to
-    MIDI input."""
+    path to a MIDI folder, a MIDI file, or a benchmark .pickle/.mat file. `midi` gives the pitch range of
+    every roll, and the grid and read options of MIDI input."""
+    low_pitch, n_pitches = midi.low_pitch, midi.n_pitches
     if spec is None or str(spec) == EMBEDDED_NAME:
         return load_embedded(low_pitch=low_pitch, n_pitches=n_pitches, limit=limit)
-    midi_options = {
-        "low_pitch": low_pitch,
-        "n_pitches": n_pitches,
-        "steps_per_quarter": steps_per_quarter,
-        "fs": fs,
-        "sustain": sustain,
-        "include_drums": include_drums,
-    }
     if str(spec) in BENCHMARKS:
         bench = BENCHMARKS[str(spec)]
         path = benchmark_file(bench, Path(data) if data is not None else None)
@@ -251,7 +223,7 @@ def load_dataset(
         )
     path = Path(spec)
     if path.is_dir():
-        return load_midi_folder(path, **midi_options)
+        return load_midi_folder(path, midi)
     if not path.exists():
         raise SeqgenError(f"{spec}: no such file or folder, and not a dataset name ({', '.join(BENCHMARKS)})")
     if path.suffix.lower() in (".pickle", ".pkl", ".mat"):
@@ -263,7 +235,7 @@ def load_dataset(
         return PianoRollDataset(
             path.stem, splits, low_pitch, n_pitches, quantisation, str(path), {}, _numbered(splits)
         )
-    return load_midi_file(path, **midi_options)
+    return load_midi_file(path, midi)
 
 
 def describe_dataset(dataset: PianoRollDataset) -> dict:

@@ -28,18 +28,22 @@ class MusicSpec:
 
     def train(self, options: dict[str, Any]) -> tuple[str, bool]:
         """Load the data, build the configs (seqgen.build) and run the shared training loop."""
-        from seqgen.build import build_configs
+        from seqgen.build import build_configs, midi_input
         from seqgen.music.datasets import load_dataset
         from seqgen.music.train_music import train_music
 
-        dataset = load_dataset(options["data"])
+        dataset = load_dataset(options["data"], midi=midi_input(options))
         configs = build_configs("music", options, n_inputs=dataset.n_pitches)
         result = train_music(
             dataset, configs.model, configs.optim, configs.train, options["out"], resume=options["resume"],
             override=options["override"], valid_ais_runs=options["valid_ais_runs"],
             valid_ais_steps=options["valid_ais_steps"], transpose=options["transpose"],
         )  # fmt: skip
-        best = "none yet" if not result.best_epoch else f"{result.best_valid:.4f} nats/frame (epoch {result.best_epoch})"
+        best = (
+            "none yet"
+            if not result.best_epoch
+            else f"{result.best_valid:.4f} nats/frame (epoch {result.best_epoch})"
+        )
         line = (
             f"{configs.model.kind} on {dataset.name}: {result.epochs_completed} epochs, best valid "
             f"log-likelihood {best}; checkpoints in {options['out']}"
@@ -58,7 +62,9 @@ class MusicSpec:
             model.load_state_dict(ckpt["state_dict"])
             model.roll_format = RollFormat.from_dict(ckpt["data"]["roll_format"])
             if model.roll_format.n_pitches != config.n_visible:
-                raise ValueError(f"its roll has {model.roll_format.n_pitches} pitches, the model {config.n_visible}")
+                raise ValueError(
+                    f"its roll has {model.roll_format.n_pitches} pitches, the model {config.n_visible}"
+                )
         except (KeyError, TypeError, ValueError, RuntimeError, SeqgenError) as exc:
             reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else _first_line(exc)
             raise SeqgenError(f"{path}: not a usable music checkpoint ({reason})") from None
@@ -67,16 +73,20 @@ class MusicSpec:
     def sample(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
         """Songs written as MIDI (and PNG / WAV), with a statistics table beside the training data's."""
         from seqgen.cli.tables import statistics_table
+        from seqgen.music.pianoroll import MidiReadOptions
         from seqgen.music.sample import sample_music
 
         if options["out"] is None:
             raise SeqgenError("a music model writes MIDI: give an output file such as song.mid", param="out")
         if options["gibbs_steps"] is not None and model.config.kind != "rnn-rbm":
-            raise SeqgenError(f"applies to RNN-RBM models only, this is an {model.config.kind}", param="gibbs_steps")
+            raise SeqgenError(
+                f"applies to RNN-RBM models only, this is an {model.config.kind}", param="gibbs_steps"
+            )
         result = sample_music(
             ckpt, model, options["out"], n=options["n"], frames=options["frames"], seconds=options["seconds"],
             temperature=options["temperature"], gibbs_steps=options["gibbs_steps"], primer=options["primer"],
-            primer_frames=options["primer_frames"], tempo_bpm=options["tempo"], program=options["program"],
+            primer_frames=options["primer_frames"], read=MidiReadOptions(max_frames=options["max_frames"]),
+            tempo_bpm=options["tempo"], program=options["program"],
             velocity=options["velocity"], seed=options["seed"], png=options["png"], wav=options["wav"],
             on_frame=progress,
         )  # fmt: skip
@@ -91,12 +101,14 @@ class MusicSpec:
 
     def score(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
         """Log-likelihood per frame and frame accuracy of a MIDI file or a dataset split."""
+        from seqgen.music.pianoroll import MidiReadOptions
         from seqgen.music.score import score_checkpoint, write_per_frame_csv
 
         result = score_checkpoint(
             ckpt, model, midi=options["file"], data=options["data"], split=options["split"],
             ais_runs=options["ais_runs"], ais_steps=options["ais_steps"], batch_size=options["batch_size"],
             seed=options["seed"], keep_frames=options["per_frame"] is not None,
+            read=MidiReadOptions(max_frames=options["max_frames"]),
             on_batch=lambda n: progress(n, None),
         )  # fmt: skip
         written = []
