@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from seqgen.cli import data, sample, score, train
+from seqgen.cli import data, reproduce, sample, score, train
 from seqgen.errors import SeqgenError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("train-music")(train.train_music)
 app.command("train-text")(train.train_text)
 app.command("sample")(sample.sample)
 app.command("score")(score.score)
+app.command("reproduce")(reproduce.reproduce)
 app.add_typer(data.app, name="data")
 
 
