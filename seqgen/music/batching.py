@@ -26,12 +26,8 @@ class RollBatch:
     mask: Tensor
     lengths: Tensor
 
-    @property
-    def frames(self) -> int:
-        """Number of real (unpadded) frames."""
-        return int(self.lengths.sum())
-
     def to(self, device: torch.device | str) -> RollBatch:
+        """The same batch on `device`."""
         return RollBatch(self.rolls.to(device), self.mask.to(device), self.lengths.to(device))
 
 
