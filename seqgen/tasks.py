@@ -74,7 +74,7 @@ def register(name: str, target: str) -> None:
 def get_task(name: str) -> TaskSpec:
     """The registered spec called `name`."""
     if name not in _REGISTRY:
-        raise SeqgenError(f"task {name!r} is not one of {', '.join(_REGISTRY)}")
+        raise SeqgenError(f"checkpoint task {name!r} is not one of {', '.join(_REGISTRY)}")
     module, attribute = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module), attribute)
 

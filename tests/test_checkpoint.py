@@ -93,7 +93,7 @@ BAD_FILES = {
     "not-dict": (saved([1, 2, 3]), "no format_version"),
     "version": (saved({**make_ckpt(Recurrent(RecurrentConfig(2, 3))), "format_version": 99}), "99"),
     "keys": (saved(ckpt_without("state_dict")), "lacks state_dict"),
-    "task": (saved({**make_ckpt(Recurrent(RecurrentConfig(2, 3))), "task": "video"}), "video"),
+    "task": (saved({**make_ckpt(Recurrent(RecurrentConfig(2, 3))), "task": 7}), "7 is not a task name"),
 }
 
 
@@ -107,3 +107,11 @@ def test_bad_files_give_one_line_errors(tmp_path, case):
         load_checkpoint(path)
     message = str(info.value)
     assert "\n" not in message and str(path) in message and fragment in message
+
+
+def test_a_checkpoint_of_an_unregistered_task_is_refused_by_sample_and_score(cli, tmp_path):
+    path = tmp_path / "video.pt"
+    save_checkpoint(path, {**make_ckpt(Recurrent(RecurrentConfig(2, 3))), "task": "video"})
+    for verb in (["sample", "--out", tmp_path / "x.mid"], ["score", tmp_path / "x.mid"]):
+        line = cli(*verb, "--model", path).one_line_error()
+        assert str(path) in line and "'video' is not one of music, text" in line

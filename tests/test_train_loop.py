@@ -72,7 +72,7 @@ class DelayTask:
         return {"score": -float(((pred - self.data[:, :-1]) ** 2).mean())}
 
     def checkpoint_info(self):
-        return {"task": "music", "kind": "rnn", "data": {"dataset": "toy"}}
+        return {"task": "delay", "kind": "rnn", "data": {"dataset": "toy"}}
 
 
 def make_model(seed=0):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from seqgen.cli.options import Opt, reject_inapplicable
+from seqgen.errors import SeqgenError
 from seqgen.tasks import Outcome
 
 
@@ -18,13 +19,17 @@ def load_for(options_table: list[Opt], options: dict[str, Any], outputs: tuple[s
 
     device = choose_device(options["device"])
     ckpt = load_checkpoint(options["model"], map_location=device)
-    spec = get_task(ckpt["task"])
+    try:
+        spec = get_task(ckpt["task"])
+    except SeqgenError as exc:
+        raise SeqgenError(f"{options['model']}: {exc}") from None
+    model = spec.load(ckpt, options["model"], device)  # first: a malformed checkpoint is the real problem
     reject_inapplicable(options_table, options, spec.name)
     for name in outputs:
         if options.get(name) is not None:
             suffixes = spec.sample_suffixes if name == "out" else (".csv",)
             check_output(options[name], suffixes)
-    return spec, ckpt, spec.load(ckpt, options["model"], device)
+    return spec, ckpt, model
 
 
 def show(outcome: Outcome) -> None:
