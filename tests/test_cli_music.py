@@ -30,7 +30,8 @@ def trained(tmp_path_factory) -> Path:
                               roll_format=RollFormat(quantisation))
     out = tmp_path_factory.mktemp("run")
     config = make_config(kind="rnn-nade", rnn_hidden=8, cond_hidden=6)
-    train_music(dataset, config, OptimConfig(name="adam", lr=1e-2), TrainConfig(epochs=2, batch_size=4, device="cpu"), out)
+    optim, train = OptimConfig(name="adam", lr=1e-2), TrainConfig(epochs=2, batch_size=4, device="cpu")
+    train_music(dataset, config, optim, train, out)
     return out / "best.pt"
 
 

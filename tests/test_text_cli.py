@@ -31,7 +31,7 @@ def trained(cli, tmp_path_factory):
 
 
 def test_checkpoint_alone_samples_and_scores(trained):
-    folder, out = trained
+    _, out = trained
     assert {p.name for p in out.iterdir()} >= {"best.pt", "last.pt", "metrics.jsonl"}
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["task"] == "text" and ckpt["epoch"] == 2 and isinstance(ckpt["tokenizer"]["model"], bytes)

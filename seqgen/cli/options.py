@@ -88,8 +88,8 @@ DEVICE = _o("device", Device, Device.auto, "Where to compute: auto picks cuda wh
 OUT_RUN = _o("out", Path, Path("runs/run"), "Folder for best.pt, last.pt and metrics.jsonl.")
 
 MODEL_OPTS = [
-    _o("preset", Preset | None, None, "Paper sizes: paper-nade/-rbm/-rnn = RNN 100 + NADE/RBM 150; gru-nade = GRU 200 + "
-       "NADE 200, dropout 0.3. Other model options override it. Default: paper-nade.", tasks=MUSIC, panel=M),
+    _o("preset", Preset | None, None, "Paper sizes: paper-nade/-rbm/-rnn = RNN 100 + NADE/RBM 150; gru-nade = "
+       "GRU 200 + NADE 200, dropout 0.3. Other model options override it. Default: paper-nade.", tasks=MUSIC, panel=M),
     _o("model", ModelKind | None, None, "Per-frame distribution: rnn-nade, rnn-rbm, or rnn (independent notes). "
        "Default: the preset's.", tasks=MUSIC, panel=M),
     _o("hidden", int | None, None, "Recurrent units (size of u_t). Default: music the preset's (100), text 512.",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from seqgen.cli.options import SAMPLE, command
 from seqgen.cli.dispatch import load_for, show
+from seqgen.cli.options import SAMPLE, command
 
 
 @command(SAMPLE)

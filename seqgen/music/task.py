@@ -53,13 +53,14 @@ class MusicSpec:
     def load(self, ckpt: dict[str, Any], path: Path, device: Any):
         """The MusicModel of a checkpoint in eval mode on `device`, with its `roll_format` (pitch range and
         quantisation of the training data, which sampling and scoring use) checked against the model."""
+        from seqgen.checkpoint import load_weights
         from seqgen.music.model import MusicModel, MusicModelConfig
         from seqgen.music.pianoroll import RollFormat
 
         try:
             config = MusicModelConfig.from_dict(ckpt["model_config"])
             model = MusicModel(config)
-            model.load_state_dict(ckpt["state_dict"])
+            load_weights(model, ckpt["state_dict"])
             model.roll_format = RollFormat.from_dict(ckpt["data"]["roll_format"])
             if model.roll_format.n_pitches != config.n_visible:
                 raise ValueError(
@@ -91,8 +92,10 @@ class MusicSpec:
             on_frame=progress,
         )  # fmt: skip
         lines = [
-            f"{options['n']} song(s) of {result.rolls.shape[1]} frames ({result.primer_frames} from the primer), "
-            f"seed {result.seed}, tempo {result.tempo_bpm:g} BPM"
+            (
+                f"{options['n']} song(s) of {result.rolls.shape[1]} frames ({result.primer_frames} from the primer), "
+                f"seed {result.seed}, tempo {result.tempo_bpm:g} BPM"
+            )
         ]
         if result.wav_renderer:
             lines.append(f"audio rendered with {result.wav_renderer}")

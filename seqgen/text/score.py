@@ -9,6 +9,7 @@ state with no context cut, so the figures are exact for the model.
 from __future__ import annotations
 
 import math
+
 import torch
 
 from seqgen.text.model import TextLM, sequence_nll_bits

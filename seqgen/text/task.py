@@ -48,20 +48,21 @@ class TextSpec:
 
     def load(self, ckpt: dict[str, Any], path: Path, device: Any):
         """The TextLM and tokenizer of a checkpoint, checked against each other, in eval mode on `device`."""
+        from seqgen.checkpoint import load_weights
         from seqgen.text.model import TextLM, TextModelConfig
         from seqgen.text.tokenizer import tokenizer_from_dict
 
         try:
             config = TextModelConfig.from_dict(ckpt["model_config"])
             model = TextLM(config)
-            model.load_state_dict(ckpt["state_dict"])
+            load_weights(model, ckpt["state_dict"])
             entry = ckpt["tokenizer"]
             if not isinstance(entry, dict):
                 raise TypeError("the tokenizer entry is not a dict")
             tokenizer = tokenizer_from_dict(entry)
         except SeqgenError as exc:
             raise SeqgenError(f"{path}: not a usable text checkpoint ({exc})") from None
-        except Exception as exc:  # a malformed entry may fail anywhere inside sentencepiece or torch
+        except Exception as exc:  # noqa: BLE001 -- a malformed entry may fail anywhere in sentencepiece or torch
             reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else str(exc).strip().split("\n")[0]
             raise SeqgenError(f"{path}: not a usable text checkpoint ({reason or type(exc).__name__})") from None
         if tokenizer.vocab_size != config.vocab_size:

@@ -37,7 +37,9 @@ def batchify(stream: torch.Tensor, batch_size: int) -> torch.Tensor:
     """
     rows = len(stream) // batch_size
     if rows < 2:
-        raise SeqgenError(f"{batch_size}: the training text ({len(stream)} tokens) is too short for it", param="batch_size")
+        raise SeqgenError(
+            f"{batch_size}: the training text ({len(stream)} tokens) is too short for it", param="batch_size"
+        )
     return stream[: rows * batch_size].view(batch_size, rows)
 
 
