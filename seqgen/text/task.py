@@ -54,12 +54,13 @@ class TextSpec:
 
         try:
             config = TextModelConfig.from_dict(ckpt["model_config"])
+            for name in ("vocab_size", "embedding_size"):
+                value = getattr(config, name)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise SeqgenError(f"model_config {name} {value!r} is not a positive integer")
             model = TextLM(config)
             load_weights(model, ckpt["state_dict"])
-            entry = ckpt["tokenizer"]
-            if not isinstance(entry, dict):
-                raise TypeError("the tokenizer entry is not a dict")
-            tokenizer = tokenizer_from_dict(entry)
+            tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
         except SeqgenError as exc:
             raise SeqgenError(f"{path}: not a usable text checkpoint ({exc})") from None
         except Exception as exc:  # noqa: BLE001 -- a malformed entry may fail anywhere in sentencepiece or torch

@@ -175,12 +175,31 @@ def train_tokenizer(
 
 
 def tokenizer_from_dict(entry: dict) -> Tokenizer:
-    """Rebuild a tokenizer from its checkpoint entry (`to_dict`)."""
+    """Rebuild a tokenizer from its checkpoint entry (`to_dict`); a malformed entry is a SeqgenError."""
+    if not isinstance(entry, dict):
+        raise SeqgenError(f"the tokenizer entry is a {type(entry).__name__}, not a dict")
     kind = entry.get("kind")
     if kind == "char":
-        return CharTokenizer(entry["chars"])
+        chars = entry.get("chars")
+        if not isinstance(chars, str) or not chars:
+            raise SeqgenError(f"the char tokenizer's chars are {_what(chars)}, not a string of characters")
+        return CharTokenizer(chars)
     if kind == "word":
-        return WordTokenizer(list(entry["words"]))
+        words = entry.get("words")
+        if not isinstance(words, list) or not all(isinstance(w, str) and w for w in words):
+            raise SeqgenError(f"the word tokenizer's words are {_what(words)}, not a list of words")
+        return WordTokenizer(words)
     if kind == "sentencepiece":
-        return SentencePieceTokenizer(entry["model"])
-    raise SeqgenError(f"checkpoint tokenizer kind {kind!r} is not one of {', '.join(TOKENIZER_KINDS)}")
+        model = entry.get("model")
+        if not isinstance(model, bytes) or not model:
+            raise SeqgenError(f"the sentencepiece model is {_what(model)}, not bytes")
+        try:
+            return SentencePieceTokenizer(model)
+        except Exception:  # sentencepiece raises RuntimeError/OSError with C++ locations for a bad proto
+            raise SeqgenError(f"the sentencepiece model ({len(model):,} bytes) is not a valid model") from None
+    raise SeqgenError(f"tokenizer kind {kind!r} is not one of {', '.join(TOKENIZER_KINDS)}")
+
+
+def _what(value) -> str:
+    """How a wrong-typed checkpoint value is described in an error."""
+    return "missing" if value is None else f"a {type(value).__name__}"
