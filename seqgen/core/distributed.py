@@ -65,7 +65,8 @@ class Group:
         """Replace each gradient by Σ_r count_r · g_r / Σ_r count_r over ranks (one flat all-reduce); return
         whether every rank's loss was finite. Raises KeyboardInterrupt on all ranks when any asked to stop."""
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads]) * count if finite else params[0].new_zeros(sum(p.numel() for p in params))
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        flat = flat * count if finite else torch.zeros_like(flat)
         flags = flat.new_tensor([count, not finite, self.stop_requested])
         buffer = torch.cat([flat, flags])
         dist.all_reduce(buffer)
@@ -133,7 +134,7 @@ def process_group(device: torch.device) -> Iterator[Group]:
     On GPU each process computes on cuda:LOCAL_RANK. Ranks > 0 print nothing; SIGINT and SIGTERM set
     the group's stop flag instead of interrupting, and are restored on exit.
     """
-    world, rank, local_rank = world_from_env()
+    world, _, local_rank = world_from_env()
     if world == 1:
         yield Group(0, 1, device)
         return
