@@ -114,21 +114,24 @@ def test_two_worker_cluster_runs_a_sweep(design_file, tmp_path):
         for i in range(2):
             procs.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
                                "--host", "127.0.0.1", log=tmp_path / f"worker{i}.log"))  # fmt: skip
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
+        client = Client(address, timeout=30)
+        client.wait_for_workers(2, timeout=60)
         out = tmp_path / "out"
-        result = CliRunner().invoke(
-            app, ["sweep", str(design_file), "--out", str(out), "--scheduler", address]
-        )
+        result = CliRunner().invoke(app, ["sweep", str(design_file), "--out", str(out), "--scheduler", address])
         assert result.exit_code == 0, result.output
         records = finished_runs(out)
         assert len(records) == len(load_design(design_file).runs)
         assert len({r["pid"] for r in records.values()}) == 2  # both workers trained populations
+        client.shutdown()  # closes the scheduler and its workers
     finally:
-        for p in procs:
+        for p in procs[::-1]:  # workers first, then the scheduler
             p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        for p in procs[::-1]:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def test_cli_dry_run_and_errors(design_file, tmp_path):

@@ -193,4 +193,4 @@ def pack(runs: list[Run], design_seed: int, max_members: int) -> list[Population
 def _cost(p: Population) -> int:
     """Rough work of a population (members × updates × steps, gated cells ×3), to start the largest first."""
     gated = 3 if p.spec["cell"] in ("lstm", "gru") else 1
-    return len(p.members) * p.spec["steps"] * max(p.spec["length"], 64) * gated
+    return len(p.members) * p.spec["steps"] * (p.spec["length"] or 64) * gated
