@@ -7,6 +7,7 @@ every checkpoint a release wrote keeps loading.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
@@ -79,8 +80,10 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> None:
     """Write `ckpt` to `path` atomically; refuse a dict that would not load back or has non-finite weights."""
     path = Path(path)
     _validate(path, ckpt)
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)  # to memory first: torch.save on a full disk raises an opaque RuntimeError
     with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -65,7 +65,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     Readers never see a half-written file and an existing file is kept if writing fails.
     """
-    with _staged(Path(path)) as tmp:
+    with _named(path), _staged(Path(path)) as tmp:
         yield tmp
         os.replace(tmp, _real_target(Path(path)))
 
@@ -74,7 +74,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     """All-or-nothing for several files: yield temp paths; on success rename them all, on any error
     (disk full midway, Ctrl-C) delete the temps and any file this call already renamed into place."""
-    with contextlib.ExitStack() as stack:
+    name = f"{paths[0]} … {paths[-1]}" if len(paths) > 1 else paths[0] if paths else "output"
+    with _named(name), contextlib.ExitStack() as stack:
         temps = [stack.enter_context(_staged(Path(p))) for p in paths]
         yield temps
         done: list[Path] = []
@@ -86,6 +87,15 @@ def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             for path in done:
                 Path(path).unlink(missing_ok=True)
             raise
+
+
+@contextlib.contextmanager
+def _named(target: str | os.PathLike) -> Iterator[None]:
+    """An OSError while writing (disk full, I/O error) becomes one line naming the output, not its temp file."""
+    try:
+        yield
+    except OSError as exc:
+        raise SeqgenError(f"{target}: cannot write ({exc.strerror or exc}); nothing was written") from None
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@ moments, then `--resume`; metrics.jsonl, last.pt and best.pt agree, and equal an
 the interrupt fell at an epoch boundary. Interrupted runs exit 130; changed settings need --override.
 
 Runs happen in forked children of the test process (torch is already imported there, so each costs
-about a second); hooks on os.replace / torch.save deliver the signal at an exact point of a write.
+about a second); hooks on os.replace / Path.write_bytes deliver the signal at an exact point of a write.
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ def in_child(body, kill_after: float | None = None, sig: int = signal.SIGKILL) -
 
 def signal_at(sig: int, where: str, n: int) -> None:
     """Make this process send itself `sig` at the n-th os.replace ('before-replace', 'after-replace') or
-    right after the n-th torch.save, whose file is then cut to 100 bytes ('in-save': a half-written temp)."""
+    halfway through writing the n-th checkpoint temp file ('in-save': a half-written .pt temp)."""
     calls = {"replace": 0, "save": 0}
-    real_replace, real_save = os.replace, torch.save
+    real_replace, real_write = os.replace, Path.write_bytes
 
     def replace(src, dst, *args, **kwargs):
         calls["replace"] += 1
@@ -85,15 +85,15 @@ def signal_at(sig: int, where: str, n: int) -> None:
         if where == "after-replace" and calls["replace"] == n:
             os.kill(os.getpid(), sig)
 
-    def save(obj, f, *args, **kwargs):
-        calls["save"] += 1
-        real_save(obj, f, *args, **kwargs)
-        if where == "in-save" and calls["save"] == n:
-            with open(f, "r+b") as fh:
-                fh.truncate(100)
-            os.kill(os.getpid(), sig)
+    def write_bytes(self, data):
+        if ".pt." in self.name:
+            calls["save"] += 1
+            if where == "in-save" and calls["save"] == n:
+                real_write(self, bytes(data)[: len(data) // 2])
+                os.kill(os.getpid(), sig)
+        return real_write(self, data)
 
-    os.replace, torch.save = replace, save
+    os.replace, Path.write_bytes = replace, write_bytes
 
 
 def records(out: Path) -> list[dict]:
