@@ -144,3 +144,10 @@ def test_cli_dry_run_and_errors(design_file, tmp_path):
     )
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_imports_neither_torch_nor_dask():
+    """`seqgen lab --help` stays instant: the CLI module loads typer only."""
+    code = "import sys, seqgen.lab.cli; print(sorted(m for m in ('torch', 'dask', 'matplotlib') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -136,7 +136,8 @@ def _short(s: dict) -> str:
     """Three lines for the terminal."""
     rho = s["spearman_veg_measure_vs_success"]
     return (
-        f"{s['runs']} runs in {s['cells']} cells: {s['success_rate']:.1%} succeeded, VEG occurred in {s['veg_rate']:.1%}\n"
+        f"{s['runs']} runs in {s['cells']} cells: {s['success_rate']:.1%} succeeded, "
+        f"VEG occurred in {s['veg_rate']:.1%}\n"
         f"Spearman ρ(VEG measure, success) = {rho['rho']:+.3f} [{rho['ci'][0]:+.3f}, {rho['ci'][1]:+.3f}]\n"
         f"deviance explained: lr {s['pseudo_r2']['lr']:.3f}, VEG {s['pseudo_r2']['veg_occurred']:.3f}, "
         f"all factors {s['pseudo_r2']['all_factors']:.3f}"

@@ -107,7 +107,7 @@ def _run_dask(plan: SweepPlan, out: Path, scheduler: str | None, workers: int | 
         if scheduler is None:
             n = workers or os.cpu_count() or 1
             cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.WARNING,
             )  # fmt: skip
             client = Client(cluster)
