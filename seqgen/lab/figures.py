@@ -29,6 +29,15 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
+def problems(records: list[dict]) -> list[tuple[str, int]]:
+    """The distinct (task, length) pairs of a sweep, in order."""
+    return sorted({(r["settings"]["task"], r["settings"]["length"]) for r in records})
+
+
+def _of(r: dict, problem: tuple[str, int]) -> bool:
+    return (r["settings"]["task"], r["settings"]["length"]) == problem
+
+
 def draw_all(records: list[dict], rows: list[dict], analysis: dict, out: Path) -> list[str]:
     """Draw every figure into `out`; return their file names."""
     from seqgen.lab.report import kind
@@ -43,19 +52,22 @@ def draw_all(records: list[dict], rows: list[dict], analysis: dict, out: Path) -
 
 
 def success_vs_lr(records, kinds, path: Path) -> str:
-    """Success rate (Wilson 95 % bars) against learning rate, one line per model kind, one panel per length."""
+    """Success rate (Wilson 95 % bars) against learning rate, one line per model kind, one panel per task
+    and length."""
     from seqgen.lab.report import kind
 
     plt = _plt()
-    lengths = sorted({r["settings"]["length"] for r in records})
-    fig, axes = plt.subplots(1, len(lengths), figsize=(4.2 * len(lengths), 3.6), sharey=True, squeeze=False)
-    for ax, length in zip(axes[0], lengths):
+    pairs = problems(records)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.6), sharey=True, squeeze=False)
+    for ax, problem in zip(axes[0], pairs):
         for name in kinds:
             groups = defaultdict(list)
             for r in records:
-                if r["settings"]["length"] == length and kind(r["settings"]) == name:
+                if _of(r, problem) and kind(r["settings"]) == name:
                     groups[r["settings"]["lr"]].append(r["success"])
             lrs = sorted(groups)
+            if not lrs:
+                continue
             rates = np.array([np.mean(groups[lr]) for lr in lrs])
             ci = np.array([wilson(sum(groups[lr]), len(groups[lr])) for lr in lrs]).T
             ax.errorbar(
@@ -68,7 +80,7 @@ def success_vs_lr(records, kinds, path: Path) -> str:
             )
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
-        ax.set_title(f"{records[0]['settings']['task']}, T = {length}")
+        ax.set_title(f"{problem[0]}, T = {problem[1]}")
     axes[0][0].set_ylabel("success rate")
     axes[0][-1].legend(fontsize=7)
     return _save(fig, path)
@@ -100,50 +112,48 @@ def veg_vs_success(records, kinds, analysis, path: Path) -> str:
     for j, occurred in enumerate((False, True)):
         rates, lows, highs = [], [], []
         for name in kinds:
-            ys = [
-                r["success"]
-                for r in records
-                if kind(r["settings"]) == name and r["veg"]["occurred"] == occurred
-            ]
+            ys = [r["success"] for r in records if kind(r["settings"]) == name and r["veg"]["occurred"] == occurred]
             lo, hi = wilson(sum(ys), len(ys))
             rate = np.mean(ys) if ys else math.nan
             rates.append(rate)
             lows.append(max(0.0, rate - lo) if ys else 0)
             highs.append(max(0.0, hi - rate) if ys else 0)
         xs = np.arange(len(kinds)) + (j - 0.5) * width
-        right.bar(
-            xs, rates, width, yerr=[lows, highs], capsize=2, label="VEG occurred" if occurred else "no VEG"
-        )
+        right.bar(xs, rates, width, yerr=[lows, highs], capsize=2, label="VEG occurred" if occurred else "no VEG")
     right.set_xticks(np.arange(len(kinds)), kinds, rotation=30, ha="right", fontsize=7)
     right.set_ylabel("success rate")
     right.legend(fontsize=7)
     slope = fit["slope_per_decade"]
-    left.text(
-        0.98, 0.5, f"logistic slope {slope:+.3f}/decade", transform=left.transAxes, ha="right", fontsize=8
-    )
+    left.text(0.98, 0.5, f"logistic slope {slope:+.3f}/decade", transform=left.transAxes, ha="right", fontsize=8)
     return _save(fig, path)
 
 
 def learning_curves(records, kinds, path: Path) -> str:
-    """Median evaluation metric (over seeds) against updates, per learning rate, at the longest length."""
+    """Median evaluation metric (over seeds) against updates, one line per learning rate; a row of panels
+    (one per model kind) for each task and length."""
     from seqgen.lab.report import kind
 
     plt = _plt()
-    length = max(r["settings"]["length"] for r in records)
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.3 * len(kinds), 3.2), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], kinds):
-        groups = defaultdict(list)
-        for r in records:
-            if kind(r["settings"]) == name and r["settings"]["length"] == length and r["metric_curve"]:
-                groups[r["settings"]["lr"]].append(r)
-        for lr in sorted(groups):
-            steps = max((r["eval_steps"] for r in groups[lr]), key=len)
-            curves = [_pad(r["metric_curve"], len(steps)) for r in groups[lr]]
-            ax.plot(steps, np.nanmedian(np.array(curves, dtype=float), 0), label=f"lr {lr:g}")
-        ax.set_yscale("log")
-        ax.set_title(f"{name}, T = {length}", fontsize=9)
+    pairs = problems(records)
+    fig, axes = plt.subplots(
+        len(pairs), len(kinds), figsize=(3.0 * len(kinds), 2.6 * len(pairs)), sharey="row", squeeze=False
+    )
+    for row, problem in zip(axes, pairs):
+        for ax, name in zip(row, kinds):
+            groups = defaultdict(list)
+            for r in records:
+                if kind(r["settings"]) == name and _of(r, problem) and r["metric_curve"]:
+                    groups[r["settings"]["lr"]].append(r)
+            for lr in sorted(groups):
+                steps = max((r["eval_steps"] for r in groups[lr]), key=len)
+                curves = [_pad(r["metric_curve"], len(steps)) for r in groups[lr]]
+                with np.errstate(all="ignore"):
+                    ax.plot(steps, np.nanmedian(np.array(curves, dtype=float), 0), label=f"lr {lr:g}")
+            ax.set_yscale("log")
+            ax.set_title(f"{name}: {problem[0]}, T = {problem[1]}", fontsize=8)
+        row[0].set_ylabel(records[0]["metric"])
+    for ax in axes[-1]:
         ax.set_xlabel("updates")
-    axes[0][0].set_ylabel(records[0]["metric"])
     axes[0][-1].legend(fontsize=6)
     return _save(fig, path)
 
@@ -155,30 +165,32 @@ def _pad(curve: list, n: int) -> list:
 
 
 def veg_profiles(records, kinds, path: Path) -> str:
-    """Median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ against t/T at the first and the last measurement, longest length."""
+    """Median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ against t/T at update 1 and at the last measurement, per task and length."""
     from seqgen.lab.report import kind
 
     plt = _plt()
-    length = max(r["settings"]["length"] for r in records)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for ax, which, title in ((axes[0], 0, "at update 1"), (axes[1], -1, "at the last measurement")):
-        for name in kinds:
-            rows, t = [], None
-            for r in records:
-                if kind(r["settings"]) == name and r["settings"]["length"] == length and r["profiles"]:
-                    p = np.array([math.nan if v is None else v for v in r["profiles"][which]], dtype=float)
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        rows.append(np.log10(p / p[-1]))
-                    t = np.array(r["profile_t"], dtype=float)
-            if rows:
-                rows = np.array(rows)
-                with np.errstate(all="ignore"):
-                    median = np.nanmedian(np.where(np.isfinite(rows), rows, np.nan), 0)
-                ax.plot(t / t[-1], median, label=name)
-        ax.axhline(-3, color="grey", lw=0.8, ls="--")
-        ax.axhline(3, color="grey", lw=0.8, ls="--")
-        ax.set_title(f"VEG profile {title}, T = {length}", fontsize=9)
+    pairs = problems(records)
+    fig, axes = plt.subplots(len(pairs), 2, figsize=(10, 3.0 * len(pairs)), sharey=True, squeeze=False)
+    for row, problem in zip(axes, pairs):
+        for ax, which, title in ((row[0], 0, "at update 1"), (row[1], -1, "at the last measurement")):
+            for name in kinds:
+                rows, t = [], None
+                for r in records:
+                    if kind(r["settings"]) == name and _of(r, problem) and r["profiles"]:
+                        p = np.array([math.nan if v is None else v for v in r["profiles"][which]], dtype=float)
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            rows.append(np.log10(p / p[-1]))
+                        t = np.array(r["profile_t"], dtype=float)
+                if rows:
+                    rows = np.array(rows)
+                    with np.errstate(all="ignore"):
+                        median = np.nanmedian(np.where(np.isfinite(rows), rows, np.nan), 0)
+                    ax.plot(t / t[-1], median, label=name)
+            ax.axhline(-3, color="grey", lw=0.8, ls="--")
+            ax.axhline(3, color="grey", lw=0.8, ls="--")
+            ax.set_title(f"VEG profile {title}: {problem[0]}, T = {problem[1]}", fontsize=9)
+        row[0].set_ylabel("median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖", fontsize=8)
+    for ax in axes[-1]:
         ax.set_xlabel("t / T")
-    axes[0].set_ylabel("median log10 ‖∂L/∂h_t‖ / ‖∂L/∂h_T‖")
-    axes[1].legend(fontsize=7)
+    axes[0][1].legend(fontsize=7)
     return _save(fig, path)

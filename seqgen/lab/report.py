@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import chi2
 
 from seqgen.errors import SeqgenError
 from seqgen.fileio import write_text_atomic
@@ -53,6 +54,25 @@ def cell_table(records: list[dict], factors: list[str]) -> list[dict]:
     return sorted(rows, key=lambda row: (row["kind"], *[row[f] for f in order]))
 
 
+def kind_table(records: list[dict]) -> list[dict]:
+    """Per task, length and model kind: success over all its runs, and at its best learning rate."""
+    groups: dict[tuple, dict[float, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        s = r["settings"]
+        groups[(s["task"], s["length"], kind(s))][s["lr"]].append(r["success"])
+    rows = []
+    for (task, length, name), by_lr in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
+        every = [ok for runs in by_lr.values() for ok in runs]
+        best = max(by_lr, key=lambda lr: (np.mean(by_lr[lr]), -lr))
+        k, n, kb, nb = sum(every), len(every), sum(by_lr[best]), len(by_lr[best])
+        rows.append({
+            "task": task, "length": length, "kind": name, "runs": n, "successes": k, "rate": k / n,
+            "ci": list(wilson(k, n)), "best_lr": best, "best_lr_successes": kb, "best_lr_runs": nb,
+            "best_lr_ci": list(wilson(kb, nb)),
+        })  # fmt: skip
+    return rows
+
+
 def veg_analysis(records: list[dict], factors: list[str]) -> dict:
     """Does VEG predict failure? Success with and without VEG, Spearman ρ(VEG measure, success), a logistic
     fit of success on the measure, and the deviance each predictor set explains (McFadden R²)."""
@@ -79,6 +99,8 @@ def veg_analysis(records: list[dict], factors: list[str]) -> dict:
         "all_factors": pseudo_r2(all_factors, y),
         "all_factors_plus_veg": pseudo_r2([*all_factors, occurred[:, None], measure[:, None]], y),
     }
+    null = logistic_fit(np.zeros((len(y), 0)), y).deviance
+    added = max(0.0, (shares["all_factors_plus_veg"] - shares["all_factors"]) * null)
     return {
         "runs": len(records),
         "success_rate": float(y.mean()),
@@ -91,9 +113,8 @@ def veg_analysis(records: list[dict], factors: list[str]) -> dict:
             "ci": [float(v) for v in fit.interval(1)],
         },
         "pseudo_r2": shares,
-        "lr_share_of_explained": shares["lr"] / shares["all_factors"]
-        if shares["all_factors"] > 0
-        else math.nan,
+        "veg_beyond_factors": {"deviance_drop": added, "df": 2, "p_value": float(chi2.sf(added, 2))},
+        "lr_share_of_explained": shares["lr"] / shares["all_factors"] if shares["all_factors"] > 0 else math.nan,
     }
 
 
@@ -125,7 +146,7 @@ def write_report(directory: str | Path, out: str | Path) -> str:
     writer.writerows(rows)
     write_text_atomic(out / "cells.csv", buffer.getvalue())
     names = figures.draw_all(records, rows, analysis, out)
-    summary = {"factors": factors, "cells": len(rows), **analysis, "figures": names}
+    summary = {"factors": factors, "cells": len(rows), **analysis, "by_kind": kind_table(records), "figures": names}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
     text = markdown(summary, rows, factors, records)
     write_text_atomic(out / "report.md", text)
@@ -169,8 +190,19 @@ def markdown(s: dict, rows: list[dict], factors: list[str], records: list[dict])
             f"- Deviance explained (McFadden R²): learning rate alone {r2['lr']:.3f}; VEG occurred alone "
             f"{r2['veg_occurred']:.3f}; VEG measure alone {r2['veg_measure']:.3f}; all design factors "
             f"{r2['all_factors']:.3f}; all factors + VEG {r2['all_factors_plus_veg']:.3f}. The learning "
-            f"rate carries {s['lr_share_of_explained']:.0%} of what all factors explain."
+            f"rate carries {s['lr_share_of_explained']:.0%} of what all factors explain. Adding VEG (occurred and "
+            f"measure) to all factors lowers the deviance by {s['veg_beyond_factors']['deviance_drop']:.1f} "
+            f"(likelihood-ratio test, 2 df: p = {s['veg_beyond_factors']['p_value']:.2g})."
         ),
+        "",
+        "| task | T | kind | success, all learning rates | best lr | success at best lr |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {k['task']} | {k['length']} | {k['kind']} | {k['successes']}/{k['runs']} "
+            f"({k['ci'][0]:.2f}–{k['ci'][1]:.2f}) | {k['best_lr']:g} | {k['best_lr_successes']}/"
+            f"{k['best_lr_runs']} ({k['best_lr_ci'][0]:.2f}–{k['best_lr_ci'][1]:.2f}) |"
+            for k in s["by_kind"]
+        ],
         "",
         *[f"![{name}]({name})" for name in s["figures"]],
         "",
