@@ -69,7 +69,8 @@ TEXT_VARIANTS: dict[str, Callable[[dict], None]] = {
     "no vocab_size": _delete("model_config.vocab_size"),
     "vocab_size a string": _set("model_config.vocab_size", "18"),
     "vocab_size negative": _set("model_config.vocab_size", -3),
-    "vocab_size larger than the weights": lambda c: c["model_config"].update(vocab_size=c["model_config"]["vocab_size"] + 5),
+    "vocab_size larger than the weights": lambda c: c["model_config"].update(
+        vocab_size=c["model_config"]["vocab_size"] + 5),
     "no recurrent config": _delete("model_config.recurrent"),
     "recurrent config a list": _set("model_config.recurrent", [1, 2]),
     "unknown model_config key": _set("model_config.colour", "blue"),

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.install
 
 def _run(*args, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SEQGEN_MODELS_DIR")}
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     assert proc.returncode == 0, f"{args}: {proc.stdout}\n{proc.stderr}"
     return proc
 

@@ -29,7 +29,7 @@ EPOCHS = 3
 def text(tmp_path_factory) -> Path:
     """About 1,800 characters of a small repetitive language."""
     rng = random.Random(1)
-    words = "the cat sat on a mat and dog ran far away".split()
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "away"]
     path = tmp_path_factory.mktemp("text") / "small.txt"
     path.write_text("\n".join(" ".join(rng.choice(words) for _ in range(8)) for _ in range(60)) + "\n")
     return path
@@ -169,7 +169,8 @@ def test_kill_at_random_moments_then_resume_is_consistent(text, baseline, tmp_pa
     for attempt in range(2):
         sig = rng.choice([signal.SIGKILL, signal.SIGINT])
         resume = ("--resume",) if (out / "last.pt").exists() else ()
-        code = in_child(lambda: train(text, out, *resume), kill_after=rng.uniform(0.05, seconds), sig=sig)
+        code = in_child(lambda resume=resume: train(text, out, *resume), kill_after=rng.uniform(0.05, seconds),
+                        sig=sig)
         assert code in (0, 130, -signal.SIGKILL), code
         if sig == signal.SIGINT and code not in (0, -signal.SIGKILL):
             assert code == 130

@@ -195,7 +195,7 @@ def tokenizer_from_dict(entry: dict) -> Tokenizer:
             raise SeqgenError(f"the sentencepiece model is {_what(model)}, not bytes")
         try:
             return SentencePieceTokenizer(model)
-        except Exception:  # sentencepiece raises RuntimeError/OSError with C++ locations for a bad proto
+        except Exception:  # noqa: BLE001 -- sentencepiece raises RuntimeError/OSError with C++ locations for a bad proto
             raise SeqgenError(f"the sentencepiece model ({len(model):,} bytes) is not a valid model") from None
     raise SeqgenError(f"tokenizer kind {kind!r} is not one of {', '.join(TOKENIZER_KINDS)}")
 
