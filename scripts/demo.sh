@@ -7,11 +7,11 @@ BIN=${BIN:-.venv/bin}
 OUT=${OUT:-runs/demo}
 EPOCHS=${EPOCHS:-30}
 step() {
-    local name=$1 started=$SECONDS
+    local name=$1
     shift
     echo "== $name" >&2
-    "$@"
-    echo "== $name: $((SECONDS - started)) s" >&2
+    TIMEFORMAT="== $name: %R s (CPU %U s user + %S s system)"
+    time "$@"
 }
 step "sample from the shipped model" "$BIN/seqgen" sample --out "$OUT/shipped/song.mid" --n 4 --seed 0 --png --wav
 step "data info" "$BIN/seqgen" data info
