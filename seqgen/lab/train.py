@@ -100,7 +100,7 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     )
     positions = profile_positions(task.seq_len)
     nan = lambda *size: torch.full(size, math.nan, dtype=torch.float64)
-    h = {"metric": nan(len(eval_at), n0), "loss": nan(len(eval_at), n0), "ratio": nan(len(diag_at), n0),
+    hist = {"metric": nan(len(eval_at), n0), "loss": nan(len(eval_at), n0), "ratio": nan(len(diag_at), n0),
          "grad_norm": nan(len(diag_at), n0), "radius": nan(len(diag_at), n0),
          "profile": nan(len(diag_at), n0, len(positions))}  # fmt: skip
     status, stopped = torch.zeros(n0, dtype=torch.long), torch.full((n0,), spec.steps)
@@ -128,10 +128,10 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
         if diag:
             d = diag_at.index(step)
             profile = veg_profile(list(grads_all[len(params) :]), gated_pairs=shape.cell == "lstm")
-            h["ratio"][d, ids] = log10_ratio(profile).double()
-            h["grad_norm"][d, ids] = norms.double()
-            h["radius"][d, ids] = spectral_radius(params.get("W_uu"), len(ids)).double()
-            h["profile"][d, ids] = profile[:, pos_index].double()
+            hist["ratio"][d, ids] = log10_ratio(profile).double()
+            hist["grad_norm"][d, ids] = norms.double()
+            hist["radius"][d, ids] = spectral_radius(params.get("W_uu"), len(ids)).double()
+            hist["profile"][d, ids] = profile[:, pos_index].double()
         clip_count[ids] += clip_members(grads, norms, clip).float()
         updates[ids] += 1
         opt.step(grads)
@@ -144,7 +144,7 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
         if step in eval_at and len(ids):
             e = eval_at.index(step)
             metric = evaluate(params, shape, task, eval_x, eval_y)
-            h["metric"][e, ids], h["loss"][e, ids] = metric.double(), (loss_sum / loss_count).double()
+            hist["metric"][e, ids], hist["loss"][e, ids] = metric.double(), (loss_sum / loss_count).double()
             loss_sum.zero_()
             loss_count = 0
             done = task.success(metric)
@@ -154,17 +154,17 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     spec_info = {"metric": task.metric_name, "criterion": task.criterion, "seq_len": task.seq_len}
     return [
         _record(
-            m, i, h, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, spec_info
+            m, i, hist, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, spec_info
         )
         for i, m in enumerate(members)
     ]
 
 
-def _record(member, i, h, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, info):
+def _record(member, i, hist, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, info):
     """One member's JSON-ready record; curves stop where the member stopped."""
     n_eval = sum(s <= int(stopped[i]) for s in eval_at)
     n_diag = sum(s <= int(stopped[i]) for s in diag_at)
-    column = lambda key, n: [_num(v) for v in h[key][:n, i].tolist()]
+    column = lambda key, n: [_num(v) for v in hist[key][:n, i].tolist()]
     ratios = column("ratio", n_diag)
     metric = column("metric", n_eval)
     state = STATUS[int(status[i])]
@@ -183,7 +183,7 @@ def _record(member, i, h, status, stopped, clip_count, updates, eval_at, diag_at
         "grad_norm": column("grad_norm", n_diag),
         "spectral_radius": column("radius", n_diag),
         "profile_t": positions,
-        "profiles": [[_num(v) for v in row] for row in h["profile"][:n_diag, i].tolist()],
+        "profiles": [[_num(v) for v in row] for row in hist["profile"][:n_diag, i].tolist()],
         "clip_rate": float(clip_count[i] / updates[i]) if updates[i] else 0.0,
         "veg": veg_summary([math.nan if r is None else r for r in ratios], state == "diverged"),
         "seconds": seconds,
