@@ -42,7 +42,7 @@ from seqgen.text.sample import sample_tokens
 PEER_RBM_CPU_FRAMES_PER_SECOND = (300, 480)  # gim-ai's PyTorch RNN-RBM, one chain, on this 2-core CPU
 
 
-def timed(device: torch.device, run, *args, **kwargs) -> tuple[Any, float, float]:
+def timed(device: torch.device, run, /, *args, **kwargs) -> tuple[Any, float, float]:
     """run(*args, **kwargs) with its wall-clock and process CPU seconds, the device's queue drained around it."""
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -161,19 +161,23 @@ def text(device: torch.device, steps: int, length: int) -> dict:
     return row
 
 
-def ddp_speed(epochs: int) -> dict:
-    """Best epoch frames/s of `seqgen train` (paper-nade, embedded chorales) with 1 and 2 CPU processes."""
+def ddp_speed(epochs: int, repeats: int = 2) -> dict:
+    """Best epoch frames/s of `seqgen train` (paper-nade, embedded chorales) with 1 and 2 CPU processes, each
+    timed `repeats` times, alternating, so that both see the same mix of load from other jobs."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    row = {}
-    for procs in (1, 2):
-        with tempfile.TemporaryDirectory() as out:
-            torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs)]
-            launch = [sys.executable, *(torchrun if procs > 1 else [])]
-            args = ["-m", "seqgen", "train", "--device", "cpu", "--epochs", str(epochs), "--patience", "0"]
-            subprocess.run([*launch, *args, "--out", out], env=env, check=True, capture_output=True)
-            lines = Path(out, "metrics.jsonl").read_text().splitlines()
-            row[f"{procs}_process"] = round(max(json.loads(line)["frames_per_second"] for line in lines), 1)
+    runs: dict[str, list[float]] = {"1_process": [], "2_process": []}
+    for _ in range(repeats):
+        for procs in (1, 2):
+            with tempfile.TemporaryDirectory() as out:
+                torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs)]
+                launch = [sys.executable, *(torchrun if procs > 1 else [])]
+                args = ["-m", "seqgen", "train", "--device", "cpu", "--epochs", str(epochs), "--patience", "0"]
+                subprocess.run([*launch, *args, "--out", out], env=env, check=True, capture_output=True)
+                lines = Path(out, "metrics.jsonl").read_text().splitlines()
+                runs[f"{procs}_process"] += [round(json.loads(line)["frames_per_second"], 1) for line in lines]
+    row = {key: max(values) for key, values in runs.items()}
     row["speed_up"] = round(row["2_process"] / row["1_process"], 2)
+    row["epochs_frames_per_second"] = runs
     row["setup"] = "seqgen train defaults (paper-nade, embedded chorales, batch 16), OMP_NUM_THREADS=1, wall clock"
     return row
 
@@ -231,6 +235,7 @@ def main() -> None:
     else:
         rbm = report["sampling"]["rnn-rbm batch 4096"]["cuda"]["frames_per_second"]
         report["rbm_gpu_vs_peer_cpu"] = round(rbm / max(PEER_RBM_CPU_FRAMES_PER_SECOND), 1)
+    report["load_average_1min_after"] = round(os.getloadavg()[0], 2)
     write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
 
