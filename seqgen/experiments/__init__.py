@@ -1,0 +1,1 @@
+"""The paper reproduction grid (`seqgen reproduce`): cells, runner, table and figures."""
