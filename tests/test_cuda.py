@@ -94,6 +94,10 @@ def syncs(run) -> int:
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
+def test_the_sync_counter_sees_a_round_trip(cuda):
+    assert syncs(lambda: float(torch.ones(1, device=cuda).sum())) >= 1
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_music_sampling_makes_no_round_trip_per_frame(kind, cuda):
     model = MusicModel(make_config(kind=kind)).to(cuda).eval()
