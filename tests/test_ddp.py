@@ -74,6 +74,7 @@ def ddp_runs(data, tmp_path_factory) -> Path:
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (out / "stdout.txt").write_text(done.stdout)
     return out
 
 
@@ -94,6 +95,7 @@ def test_rank0_alone_writes(ddp_runs):
     reports = [json.loads((ddp_runs / f"report-{rank}.json").read_text()) for rank in (0, 1)]
     assert reports[0]["writes"] > 0 and reports[1]["writes"] == 0
     assert reports[0]["codes"] == reports[1]["codes"] == [0, 0, 130, 0]  # the interrupted run exits 130 on both
+    assert (ddp_runs / "stdout.txt").read_text().count("checkpoints in") == 4  # one summary line per command
 
 
 def test_interrupt_on_one_rank_stops_all_and_resumes(ddp_runs):

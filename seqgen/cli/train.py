@@ -12,6 +12,7 @@ from seqgen.errors import SeqgenError
 
 def run_training(options: dict[str, Any], task: str | None = None) -> None:
     """Pick the product (given, or from --data / --text), check the options apply, train, report."""
+    from seqgen.core.distributed import world_from_env
     from seqgen.fileio import check_output_folder
     from seqgen.tasks import get_task, task_for_data
 
@@ -24,7 +25,8 @@ def run_training(options: dict[str, Any], task: str | None = None) -> None:
     check_output_folder(options["out"])
     resolved = resolve_training({o.name: options.get(o.name, o.default) for o in only(TRAIN, spec.name)}, spec.name)
     summary, interrupted = spec.train(resolved)
-    typer.echo(summary)
+    if world_from_env()[1] == 0:  # under torchrun, rank 0 alone reports
+        typer.echo(summary)
     if interrupted:
         raise typer.Exit(130)
 
