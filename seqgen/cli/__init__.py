@@ -3,6 +3,7 @@ task registry. Importing this package imports typer and rich only, never torch, 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: a SeqgenError or OS error becomes one line on stderr (exit 1); Ctrl-C exits 130."""
     from seqgen.runtime import console, setup_logging
 
+    console.quiet = int(os.environ.get("RANK", "0")) > 0  # under torchrun, rank 0 alone speaks
     setup_logging()
     _add_lab()
     try:

@@ -143,6 +143,8 @@ TRAIN_OPTS = [
     _o("valid_ais_steps", int, 100, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
     SEED,
     DEVICE,
+    _o("nproc", int, 1, "Data-parallel processes on this machine: relaunches the command under torchrun (one GPU "
+       "each with --device cuda); --batch-size stays the global batch.", panel=T, min=1),
     OUT_RUN,
     _flag("resume", "Continue the run in OUT from last.pt with its own settings.", panel=T),
     _flag("override", "With --resume, accept training settings that differ from the checkpoint's.", panel=T),

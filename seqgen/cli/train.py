@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import typer
@@ -12,6 +14,8 @@ from seqgen.errors import SeqgenError
 
 def run_training(options: dict[str, Any], task: str | None = None) -> None:
     """Pick the product (given, or from --data / --text), check the options apply, train, report."""
+    if options["nproc"] > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch_under_torchrun(options["nproc"])
     from seqgen.core.distributed import world_from_env
     from seqgen.fileio import check_output_folder
     from seqgen.tasks import get_task, task_for_data
@@ -29,6 +33,19 @@ def run_training(options: dict[str, Any], task: str | None = None) -> None:
         typer.echo(summary)
     if interrupted:
         raise typer.Exit(130)
+
+
+def _relaunch_under_torchrun(nproc: int) -> None:
+    """Replace this process by torchrun running the same command in `nproc` processes (exec, so that
+    Ctrl-C reaches torchrun, which forwards it to every rank)."""
+    args, rest = [], iter(sys.argv[1:])
+    for arg in rest:  # the ranks run under WORLD_SIZE and need no --nproc (torchrun would take it for its own)
+        if arg == "--nproc":
+            next(rest, None)
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    os.execv(sys.executable, [*torchrun, "-m", "seqgen", *args])
 
 
 @command(TRAIN)

@@ -1,0 +1,41 @@
+"""`seqgen train` chooses the product from the data and rejects what does not apply; --nproc relaunches
+under torchrun."""
+
+import sys
+
+import pytest
+
+import seqgen.cli.train as train_cli
+
+
+def test_nproc_relaunches_the_same_command_under_torchrun_without_nproc(cli, monkeypatch, tmp_path):
+    calls = []
+
+    def fake_exec(path, argv):
+        calls.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(train_cli.os, "execv", fake_exec)
+    args = ["train", "--text", tmp_path / "t.txt", "--nproc", "3", "--epochs", "2", "--out", tmp_path / "run"]
+    monkeypatch.setattr(sys, "argv", ["seqgen", *map(str, args)])
+    assert cli(*args).code == 0
+    (argv,) = calls
+    assert argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3", "-m"]
+    assert argv[6:] == ["seqgen", "train", "--text", str(tmp_path / "t.txt"), "--epochs", "2", "--out",
+                        str(tmp_path / "run")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--text", "t.txt", "--cd-k", "3"], "--cd-k: not an option for text models"),
+        (["train", "--data", "jsb", "--tokenizer", "word"], "--tokenizer: not an option for music models"),
+        (["train-text", "--data", "jsb"], "--data jsb: not text data"),
+        (["train", "--override"], "--override only applies with --resume"),
+    ],
+)
+def test_options_of_another_product_are_refused_before_any_work(cli, tmp_path, args, message):
+    line = cli(*args, "--out", tmp_path / "run").one_line_error()
+    assert message in line
+    assert not (tmp_path / "run").exists()
