@@ -2,14 +2,11 @@
 gradient clipping, L1 activation penalty, NaN/Inf guard, validation, early stopping, checkpoints, resume.
 
 Files in `out_dir`: `last.pt` (after every epoch and on Ctrl-C), `best.pt` (best validation score),
-`metrics.jsonl` (one JSON object per completed epoch). last.pt is the source of truth: it carries the
-metrics of every completed epoch, so a resume rewrites metrics.jsonl and repairs best.pt from it after an
-interrupt at any moment (even between two of the three writes).
+`metrics.jsonl` (one JSON object per completed epoch); seqgen.core.run_files writes and restores them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterable
@@ -20,7 +17,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from seqgen.checkpoint import FORMAT_VERSION, has_training_state, load_checkpoint, save_checkpoint
+from seqgen.checkpoint import FORMAT_VERSION, save_checkpoint
 from seqgen.core.distributed import Group, process_group
 from seqgen.core.optim import (
     GradClipper,
@@ -30,8 +27,15 @@ from seqgen.core.optim import (
     make_optimizer,
     set_learning_rate,
 )
+from seqgen.core.run_files import (
+    RunProgress,
+    json_safe,
+    remove_stale_temps,
+    restore,
+    rng_state,
+    save_epoch,
+)
 from seqgen.errors import SeqgenError
-from seqgen.fileio import write_text_atomic
 from seqgen.runtime import choose_device, log, progress, seed_everything
 
 
@@ -109,17 +113,6 @@ class FitResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
-class _Progress:
-    """Counters that checkpoints carry across a resume."""
-
-    epoch: int = 0
-    step: int = 0
-    best_valid: float = -math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-
-
 def fit(
     task: FitTask,
     model: nn.Module,
@@ -153,10 +146,13 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
     model.to(device)
     optimizer = make_optimizer(model.parameters(), optim_config)
     if group.is_main:
-        _remove_stale_temps(out_dir)
-    run, metrics = _Progress(), []
+        remove_stale_temps(out_dir)
+    run, metrics = RunProgress(), []
     if resume:
-        run, metrics = _restore(out_dir, task, model, optimizer, optim_config, train_config, override, group.is_main)
+        task_name = task.checkpoint_info()["task"]
+        run, metrics = restore(
+            out_dir, task_name, model, optimizer, optim_config, train_config, override, write=group.is_main
+        )
     group.check_same("data and model", (task.checkpoint_info(), asdict(model.config)))
     group.broadcast_module(model)
     group.seed_rank(train_config.seed, run.step)
@@ -181,8 +177,8 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
             "seed": train_config.seed,
             "train_config": asdict(train_config),
             "optim_config": asdict(optim_config),
-            "rng": _rng_state(),
-            "metrics": [_json_safe(record) for record in metrics],
+            "rng": rng_state(),
+            "metrics": [json_safe(record) for record in metrics],
         }
 
     with progress() as bar:
@@ -227,7 +223,7 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
                 }
                 metrics.append(record)
                 if group.is_main:
-                    _save_epoch(out_dir, checkpoint(), improved, metrics)
+                    save_epoch(out_dir, checkpoint(), improved, metrics)
                 _log_epoch(record, train_config.epochs, task)
                 bar.update(epoch_bar, completed=run.epoch, status=_valid_figure(task, valid))
         except KeyboardInterrupt:
@@ -246,7 +242,7 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     clipper: GradClipper,
     config: TrainConfig,
-    run: _Progress,
+    run: RunProgress,
     generator: torch.Generator,
     group: Group,
     bar,
@@ -305,96 +301,6 @@ def _train_epoch(
     return {"loss": loss_sum / max(count, 1), "count": int(count), "skipped": skipped}
 
 
-def _save_epoch(out_dir: Path, ckpt: dict[str, Any], improved: bool, metrics: list[dict[str, Any]]) -> None:
-    """Write last.pt, then best.pt (if improved), then metrics.jsonl, each atomically; see `_restore`."""
-    save_checkpoint(out_dir / "last.pt", ckpt)
-    if improved:
-        save_checkpoint(out_dir / "best.pt", ckpt)
-    _write_metrics(out_dir, metrics)
-
-
-def _write_metrics(out_dir: Path, metrics: list[dict[str, Any]]) -> None:
-    lines = (json.dumps(_json_safe(record), allow_nan=False) for record in metrics)
-    write_text_atomic(out_dir / "metrics.jsonl", "".join(line + "\n" for line in lines))
-
-
-def _remove_stale_temps(out_dir: Path) -> None:
-    """Delete temp files an earlier run killed mid-write left behind (.last.pt.*.tmp and the like)."""
-    if out_dir.is_dir():
-        for name in ("last.pt", "best.pt", "metrics.jsonl"):
-            for tmp in out_dir.glob(f".{name}.*.tmp"):
-                tmp.unlink(missing_ok=True)
-
-
-# Settings that may change on resume without --override: more epochs, another device, a new patience.
-_RESUMABLE = {"epochs", "device", "patience"}
-
-
-def _restore(
-    out_dir: Path,
-    task: FitTask,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    optim_config: OptimConfig,
-    train_config: TrainConfig,
-    override: bool,
-    write: bool = True,
-) -> tuple[_Progress, list]:
-    """Load last.pt into model and optimiser; restore counters, RNG and the metrics of completed epochs;
-    with `write` (rank 0), rewrite metrics.jsonl and repair best.pt from it (they may lag if a run was
-    killed between writes)."""
-    path = out_dir / "last.pt"
-    ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
-    ours = task.checkpoint_info()["task"]
-    if ckpt["task"] != ours:
-        raise SeqgenError(f"{out_dir}: this folder holds a {ckpt['task']} run, not a {ours} run")
-    if not has_training_state(ckpt):
-        raise SeqgenError(f"{path}: holds no training state to resume from")
-    if ckpt["model_config"] != asdict(model.config):
-        changed = _changed(ckpt["model_config"], asdict(model.config))
-        raise SeqgenError(f"{path}: was trained with another model configuration ({changed})")
-    changed = _changed(
-        {**ckpt["train_config"], **{f"optim.{k}": v for k, v in ckpt["optim_config"].items()}},
-        {**asdict(train_config), **{f"optim.{k}": v for k, v in asdict(optim_config).items()}},
-        skip=_RESUMABLE,
-    )
-    if changed and not override:
-        raise SeqgenError(f"{path}: resuming with other training settings ({changed}); resume with override to accept them")
-    if ckpt["optim_config"]["name"] != optim_config.name:
-        raise SeqgenError(f"{path}: was trained with {ckpt['optim_config']['name']}; its state cannot seed {optim_config.name}")
-    model.load_state_dict(ckpt["state_dict"])
-    optimizer.load_state_dict(ckpt["optimizer_state"])
-    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-    if torch.cuda.is_available() and ckpt["rng"].get("cuda"):
-        torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
-    run = _Progress(ckpt["epoch"], ckpt["step"], ckpt["best_valid"], ckpt["best_epoch"], ckpt["bad_epochs"])
-    metrics = [r for r in ckpt.get("metrics", []) if r["epoch"] <= run.epoch]
-    if not write:
-        return run, metrics
-    _write_metrics(out_dir, metrics)
-    best = out_dir / "best.pt"
-    if run.best_epoch == run.epoch and run.epoch > 0:
-        if not best.is_file() or load_checkpoint(best).get("epoch") != run.epoch:
-            save_checkpoint(best, ckpt)
-    best_text = f"best epoch {run.best_epoch}" if run.best_epoch else "no best epoch yet"
-    log.info("resuming from %s: epoch %d, step %d, %s", path, run.epoch, run.step, best_text)
-    return run, metrics
-
-
-def _changed(old: dict[str, Any], new: dict[str, Any], skip: set[str] = frozenset()) -> str:
-    """'name old → new' for every setting that differs, comma-separated."""
-    keys = [k for k in {**old, **new} if k not in skip and old.get(k) != new.get(k)]
-    return ", ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in keys)
-
-
-def _rng_state() -> dict[str, Any]:
-    """Global torch RNG states (dropout, sampling in losses) for an exact resume."""
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
 def _to_device(batch: Any, device: torch.device) -> Any:
     """Move the tensors of a (nested tuple/list/dict) batch to `device`."""
     if isinstance(batch, Tensor):
@@ -409,15 +315,6 @@ def _to_device(batch: Any, device: torch.device) -> Any:
 def _length(batches: Iterable) -> int | None:
     """len(batches) where the task gives a sized iterable, else None (an open-ended bar)."""
     return len(batches) if hasattr(batches, "__len__") else None
-
-
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats become None so that every metrics line is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
 
 
 def _labels(task: FitTask) -> tuple[str, str, str]:
