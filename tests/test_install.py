@@ -53,12 +53,16 @@ def _pip_install(python: Path, *args) -> subprocess.CompletedProcess:
                 "--no-build-isolation", "-q", *args)
 
 
-def _check_installed(python: Path, work: Path) -> None:
-    """The installed seqgen is the venv's own, knows its version, and samples with the shipped model."""
+def _check_installed(python: Path, work: Path, sample: bool = True) -> None:
+    """The installed seqgen is the venv's own, carries the models, knows its version, and samples with the
+    shipped model."""
     origin = _run(python, "-c", "import seqgen; print(seqgen.__file__)", cwd=work).stdout.strip()
     assert Path(origin).is_relative_to(python.parent.parent), origin
+    assert (Path(origin).parent / "models" / "bach-rnn-nade.pt").is_file()
     seqgen = python.parent / "seqgen"
     assert _run(seqgen, "--version", cwd=work).stdout.strip() == "seqgen 0.1.0"
+    if not sample:
+        return
     _run(seqgen, "sample", "--out", "song.mid", "--frames", "16", "--seed", "0", cwd=work)
     import mido
 
@@ -84,4 +88,4 @@ def test_pip_install_dot_not_editable_samples(source, tmp_path):
     _reuse_dependencies(python)  # first: the in-place build needs setuptools from the reused dependencies
     _pip_install(python, source)
     (tmp_path / "work").mkdir()
-    _check_installed(python, tmp_path / "work")
+    _check_installed(python, tmp_path / "work", sample=False)  # the same files as the wheel, which samples
