@@ -16,6 +16,7 @@ from scipy.stats import chi2
 
 from seqgen.errors import SeqgenError
 from seqgen.fileio import write_text_atomic
+from seqgen.lab.diagnostics import veg_summary
 from seqgen.lab.stats import logistic_fit, one_hot, pseudo_r2, spearman, wilson
 from seqgen.lab.sweep import finished_runs
 
@@ -79,15 +80,7 @@ def veg_analysis(records: list[dict], factors: list[str]) -> dict:
     y = np.array([r["success"] for r in records], dtype=float)
     occurred = np.array([r["veg"]["occurred"] for r in records], dtype=float)
     measure = np.array([_capped(r["veg"]["max_abs_log10_ratio"]) for r in records])
-    groups = {}
-    for label, mask in (("veg", occurred == 1), ("no_veg", occurred == 0)):
-        k, n = int(y[mask].sum()), int(mask.sum())
-        groups[label] = {
-            "runs": n,
-            "successes": k,
-            "rate": k / n if n else math.nan,
-            "ci": list(wilson(k, n)),
-        }
+    groups = _by_veg(y, occurred)
     fit = logistic_fit(measure, y)
     design = {f: one_hot([json.dumps(r["settings"][f]) for r in records]) for f in factors}
     design["kind"] = one_hot([kind(r["settings"]) for r in records])
@@ -99,8 +92,23 @@ def veg_analysis(records: list[dict], factors: list[str]) -> dict:
         "all_factors": pseudo_r2(all_factors, y),
         "all_factors_plus_veg": pseudo_r2([*all_factors, occurred[:, None], measure[:, None]], y),
     }
-    null = logistic_fit(np.zeros((len(y), 0)), y).deviance
-    added = max(0.0, (shares["all_factors_plus_veg"] - shares["all_factors"]) * null)
+    cells = one_hot([r["cell_id"] for r in records])
+    early = [early_veg(r) for r in records]
+    early_occurred = np.array([v["occurred"] for v in early], dtype=float)
+    early_measure = np.array([_capped(v["max_abs_log10_ratio"]) for v in early])
+    vanishing = np.array([r["veg"]["vanishing"] for r in records], dtype=float)
+    exploding = np.array([r["veg"]["exploding"] for r in records], dtype=float)
+    robustness = {
+        "each_factor_alone": {f: pseudo_r2([design[f]], y) for f in design if f not in ("cell", "init")},
+        "success_by_vanishing": _by_veg(y, vanishing),
+        "success_by_exploding": _by_veg(y, exploding),
+        "veg_given_cells": lr_test([cells], [occurred[:, None], measure[:, None]], y),
+        "early_veg_rate": float(early_occurred.mean()),
+        "early_success_by_veg": _by_veg(y, early_occurred),
+        "early_spearman": spearman(early_measure, y),
+        "early_veg_given_factors": lr_test(all_factors, [early_occurred[:, None], early_measure[:, None]], y),
+        "early_veg_given_cells": lr_test([cells], [early_occurred[:, None], early_measure[:, None]], y),
+    }
     return {
         "runs": len(records),
         "success_rate": float(y.mean()),
@@ -113,9 +121,38 @@ def veg_analysis(records: list[dict], factors: list[str]) -> dict:
             "ci": [float(v) for v in fit.interval(1)],
         },
         "pseudo_r2": shares,
-        "veg_beyond_factors": {"deviance_drop": added, "df": 2, "p_value": float(chi2.sf(added, 2))},
+        "veg_beyond_factors": lr_test(all_factors, [occurred[:, None], measure[:, None]], y),
+        "robustness": robustness,
         "lr_share_of_explained": shares["lr"] / shares["all_factors"] if shares["all_factors"] > 0 else math.nan,
     }
+
+
+def _by_veg(y: np.ndarray, occurred: np.ndarray) -> dict:
+    """Success (rate, Wilson interval) of runs with and without VEG."""
+    groups = {}
+    for label, mask in (("veg", occurred == 1), ("no_veg", occurred == 0)):
+        k, n = int(y[mask].sum()), int(mask.sum())
+        groups[label] = {"runs": n, "successes": k, "rate": k / n if n else math.nan, "ci": list(wilson(k, n))}
+    return groups
+
+
+def early_veg(record: dict) -> dict:
+    """The VEG rule applied only to measurements made before the first success check (updates ≤ eval_every),
+    a window every run of a population shares: successful runs stop early and are measured less often, so
+    the whole-training rule would favour finding VEG in failures."""
+    window = min(record["settings"]["eval_every"], record["settings"]["steps"])
+    ratios = [math.nan if r is None else r for s, r in zip(record["diag_steps"], record["log10_ratio"]) if s <= window]
+    diverged_early = record["status"] == "diverged" and record["stopped_step"] <= window
+    return veg_summary(ratios, diverged_early)
+
+
+def lr_test(base: list[np.ndarray], extra: list[np.ndarray], y: np.ndarray) -> dict:
+    """Likelihood-ratio test of adding `extra` predictors to a logistic model of `base` ones."""
+    reduced = logistic_fit(np.column_stack(base), y).deviance
+    full = logistic_fit(np.column_stack([*base, *extra]), y).deviance
+    drop = max(0.0, reduced - full)
+    df = sum(e.shape[1] for e in extra)
+    return {"deviance_drop": drop, "df": df, "p_value": float(chi2.sf(drop, df))}
 
 
 def _capped(value) -> float:
@@ -168,6 +205,8 @@ def _short(s: dict) -> str:
 def markdown(s: dict, rows: list[dict], factors: list[str], records: list[dict]) -> str:
     """The report: headline numbers, how to read them, figures, and the per-cell table."""
     v, r2, rho = s["success_by_veg"], s["pseudo_r2"], s["spearman_veg_measure_vs_success"]
+    rb = s["robustness"]
+    ev = rb["early_success_by_veg"]
     crit = records[0]["criterion"]
     fit = s["logistic_success_on_veg_measure"]
     pct = lambda g: f"{g['rate']:.1%} [{g['ci'][0]:.1%}, {g['ci'][1]:.1%}] of {g['runs']}"
@@ -191,8 +230,29 @@ def markdown(s: dict, rows: list[dict], factors: list[str], records: list[dict])
             f"{r2['veg_occurred']:.3f}; VEG measure alone {r2['veg_measure']:.3f}; all design factors "
             f"{r2['all_factors']:.3f}; all factors + VEG {r2['all_factors_plus_veg']:.3f}. The learning "
             f"rate carries {s['lr_share_of_explained']:.0%} of what all factors explain. Adding VEG (occurred and "
-            f"measure) to all factors lowers the deviance by {s['veg_beyond_factors']['deviance_drop']:.1f} "
-            f"(likelihood-ratio test, 2 df: p = {s['veg_beyond_factors']['p_value']:.2g})."
+            f"measure) to all factors (main effects) lowers the deviance by "
+            f"{s['veg_beyond_factors']['deviance_drop']:.1f} (likelihood-ratio test, 2 df: "
+            f"p = {s['veg_beyond_factors']['p_value']:.2g})."
+        ),
+        (
+            "- Each factor alone (McFadden R²): "
+            + ", ".join(f"{f} {v:.3f}" for f, v in rb["each_factor_alone"].items())
+            + f". Success with vanishing gradients {pct(rb['success_by_vanishing']['veg'])}, without "
+            f"{pct(rb['success_by_vanishing']['no_veg'])}; with exploding gradients "
+            f"{pct(rb['success_by_exploding']['veg'])}, without {pct(rb['success_by_exploding']['no_veg'])}."
+        ),
+        (
+            f"- Within cells (a logistic model with one indicator per cell, i.e. among the seeds of identical "
+            f"settings), adding VEG lowers the deviance by {rb['veg_given_cells']['deviance_drop']:.1f} "
+            f"(p = {rb['veg_given_cells']['p_value']:.2g})."
+        ),
+        (
+            f"- Same questions with VEG measured only before the first success check (updates ≤ eval_every, a "
+            f"window all runs share): VEG in {rb['early_veg_rate']:.1%} of runs; success {pct(ev['veg'])} with "
+            f"VEG, {pct(ev['no_veg'])} without; Spearman ρ = {rb['early_spearman']['rho']:+.3f} "
+            f"[{rb['early_spearman']['ci'][0]:+.3f}, {rb['early_spearman']['ci'][1]:+.3f}]; beyond all factors "
+            f"p = {rb['early_veg_given_factors']['p_value']:.2g}; within cells "
+            f"p = {rb['early_veg_given_cells']['p_value']:.2g}."
         ),
         "",
         "| task | T | kind | success, all learning rates | best lr | success at best lr |",
