@@ -1,4 +1,4 @@
-"""Exactness of the per-frame conditionals: NADE and Bernoulli normalise, RBM log Z, AIS error bars."""
+"""The per-frame conditionals: NADE and Bernoulli normalise, the RBM against enumeration, one interface for all."""
 
 import itertools
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqgen.music.conditionals import NADE, RBM, Bernoulli, sigmoid_betas
+from seqgen.music.conditionals import NADE, RBM, Bernoulli, LogLikelihood
 
 
 def all_vectors(d: int) -> torch.Tensor:
@@ -16,7 +16,10 @@ def all_vectors(d: int) -> torch.Tensor:
 
 def random_biases(cond, lead=(3,), scale=1.0, seed=0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    return {k: scale * torch.randn(*lead, n, generator=gen, dtype=torch.float64) for k, n in cond.bias_sizes.items()}
+    return {
+        k: scale * torch.randn(*lead, n, generator=gen, dtype=torch.float64)
+        for k, n in cond.bias_sizes.items()
+    }
 
 
 def loop_nade_log_prob(nade: NADE, v: torch.Tensor, b_v: torch.Tensor, b_h: torch.Tensor) -> torch.Tensor:
@@ -49,7 +52,9 @@ def test_nade_vectorised_equals_loop():
     v = (torch.rand(4, 7, dtype=torch.float64) < 0.4).double()
     with torch.no_grad():
         fast = nade.log_prob(v, biases)
-        slow = torch.stack([loop_nade_log_prob(nade, v[n], biases["b_v"][n], biases["b_h"][n]) for n in range(4)])
+        slow = torch.stack(
+            [loop_nade_log_prob(nade, v[n], biases["b_v"][n], biases["b_h"][n]) for n in range(4)]
+        )
     torch.testing.assert_close(fast, slow)
 
 
@@ -73,7 +78,9 @@ def test_bernoulli_normalises():
     cond = Bernoulli(4)
     biases = random_biases(cond)
     v = all_vectors(4)[:, None, :].expand(-1, 3, -1)
-    torch.testing.assert_close(torch.logsumexp(cond.log_prob(v, biases), 0), torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(
+        torch.logsumexp(cond.log_prob(v, biases), 0), torch.zeros(3, dtype=torch.float64)
+    )
 
 
 def tiny_rbm(p=6, h=4, scale=1.0, seed=3) -> RBM:
@@ -84,7 +91,14 @@ def tiny_rbm(p=6, h=4, scale=1.0, seed=3) -> RBM:
     return rbm
 
 
-def test_rbm_exact_log_prob_equals_brute_force():
+def exact_log_partition(rbm: RBM, biases) -> torch.Tensor:
+    """log Z [...] = logsumexp_h [h·b_h + Σ_i softplus(b_v,i + W_i·h)] over all 2^H hidden states."""
+    hs = all_vectors(rbm.n_hidden)
+    terms = biases["b_h"] @ hs.T + F.softplus(biases["b_v"][..., None, :] + hs @ rbm.W.T).sum(-1)
+    return torch.logsumexp(terms, -1)
+
+
+def test_rbm_free_energy_and_log_z_equal_brute_force():
     rbm = tiny_rbm()
     biases = random_biases(rbm)
     vs, hs = all_vectors(rbm.n_visible), all_vectors(rbm.n_hidden)
@@ -96,32 +110,70 @@ def test_rbm_exact_log_prob_equals_brute_force():
     )  # [2^P, 2^H, 3]
     log_p_brute = torch.logsumexp(neg_energy, 1) - torch.logsumexp(neg_energy, (0, 1))  # [2^P, 3]
     with torch.no_grad():
-        log_p = rbm.log_prob(vs[:, None, :].expand(-1, 3, -1), biases)
+        log_p = -rbm.free_energy(vs[:, None, :], biases) - exact_log_partition(rbm, biases)
     torch.testing.assert_close(log_p, log_p_brute)
 
 
-def test_ais_within_error_bars_of_exact_log_z():
-    rbm = tiny_rbm(p=20, h=10, scale=0.7)
-    biases = random_biases(rbm, lead=(8,), scale=1.0, seed=4)
-    exact = rbm.exact_log_partition(biases)
-    gen = torch.Generator().manual_seed(0)
-    estimate, stderr = rbm.ais_log_partition(biases, runs=100, betas=300, generator=gen)
-    assert torch.all(stderr > 0) and torch.all(stderr < 0.5)
-    assert torch.all((estimate - exact).abs() < 3 * stderr + 1e-3), (estimate - exact, stderr)
+def test_rbm_log_likelihood_brackets_exact_value_within_error_bars():
+    rbm = tiny_rbm(p=12, h=8, scale=0.7)
+    rbm.configure(ais_runs=32, ais_steps=200)
+    biases = random_biases(rbm, lead=(2, 4), seed=4)
+    v = (torch.rand(2, 4, 12, generator=torch.Generator().manual_seed(5), dtype=torch.float64) < 0.3).double()
+    exact = -rbm.free_energy(v, biases) - exact_log_partition(rbm, biases)
+    ll = rbm.log_likelihood(v, biases, torch.Generator().manual_seed(0))
+    assert all(t.shape == (2, 4) for t in ll) and torch.all(ll.stderr > 0)
+    assert torch.all((ll.value - exact).abs() < 4 * ll.stderr + 1e-3), (ll.value - exact, ll.stderr)
+    assert torch.all((ll.lower - exact).abs() < 0.05) and torch.equal(ll.upper, ll.value)
 
 
-def test_sigmoid_betas_run_from_zero_to_one():
-    b = sigmoid_betas(50)
-    assert b[0] == 0 and b[-1] == 1 and torch.all(b[1:] > b[:-1])
-
-
-def test_cd_loss_gradient_treats_negative_sample_as_constant():
-    rbm = tiny_rbm(p=5, h=3)
-    biases = {k: b.requires_grad_() for k, b in random_biases(rbm).items()}
+@pytest.mark.parametrize("cond", [Bernoulli(5), NADE(5, 4)])
+def test_exact_conditionals_report_zero_error_and_a_closed_bracket(cond):
+    cond = cond.double()
+    biases = random_biases(cond)
     v = (torch.rand(3, 5, dtype=torch.float64) < 0.5).double()
-    loss = rbm.loss(v, biases, generator=torch.Generator().manual_seed(0)).sum()
-    loss.backward()
-    assert rbm.W.grad is not None and torch.isfinite(rbm.W.grad).all()
+    with torch.no_grad():
+        ll = cond.log_likelihood(v, biases)
+    assert isinstance(ll, LogLikelihood) and cond.describe() == {"estimator": "exact"}
+    torch.testing.assert_close(ll.value, cond.log_prob(v, biases))
+    assert torch.equal(ll.stderr, torch.zeros(3, dtype=torch.float64))
+    assert torch.equal(ll.lower, ll.value) and torch.equal(ll.upper, ll.value)
+
+
+def test_configure_sets_restores_and_rejects_unknown_settings():
+    rbm = RBM(6, 4, sample_steps=25)
+    previous = rbm.configure(sample_steps=3, ais_runs=None)
+    assert previous == {"sample_steps": 25} and rbm.sample_steps == 3 and rbm.describe()["sample_steps"] == 3
+    rbm.configure(**previous)
+    assert rbm.sample_steps == 25
+    with pytest.raises(ValueError, match="sample_steps"):
+        NADE(6, 4).configure(sample_steps=3)
+    assert NADE(6, 4).configure(sample_steps=None) == {}
+
+
+def test_rbm_sample_runs_its_own_gibbs_steps():
+    rbm = tiny_rbm(p=6, h=4, scale=2.0)
+    biases = random_biases(rbm, lead=(50,))
+    rbm.configure(sample_steps=4)
+    drawn = rbm.sample(biases, torch.Generator().manual_seed(9))
+    gen = torch.Generator().manual_seed(9)
+    v0 = (torch.rand(50, 6, generator=gen, dtype=torch.float64) < torch.sigmoid(biases["b_v"])).double()
+    torch.testing.assert_close(drawn, rbm.gibbs(v0, biases, 4, gen))
+
+
+def test_cd_loss_gradient_is_data_minus_negative_statistics():
+    """∂(F(v) − F(ṽ))/∂θ with ṽ the k-step chain from v, held constant: −(v − ṽ) for b_v, −(vᵀσ(x) − ṽᵀσ(x̃)) for W."""
+    rbm = tiny_rbm(p=5, h=3, scale=1.5)
+    rbm.cd_k = 3
+    biases = {k: b.requires_grad_() for k, b in random_biases(rbm, lead=(40,)).items()}
+    v = (torch.rand(40, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64) < 0.5).double()
+    rbm.loss(v, biases, generator=torch.Generator().manual_seed(0)).sum().backward()
+    with torch.no_grad():
+        neg = rbm.gibbs(v, biases, 3, torch.Generator().manual_seed(0))
+        assert not torch.equal(neg, v)
+        h_pos, h_neg = (torch.sigmoid(biases["b_h"] + x @ rbm.W) for x in (v, neg))
+    torch.testing.assert_close(biases["b_v"].grad, neg - v)
+    torch.testing.assert_close(biases["b_h"].grad, h_neg - h_pos)
+    torch.testing.assert_close(rbm.W.grad, neg.T @ h_neg - v.T @ h_pos)
 
 
 @pytest.mark.parametrize("cond", [Bernoulli(6), NADE(6, 4), RBM(6, 4)])

@@ -71,7 +71,7 @@ def fit_p_value(rolls: np.ndarray, probs: np.ndarray) -> float:
 
 def draw(model: MusicModel, temperature: float = 1.0, seed: int = 0) -> np.ndarray:
     return sample_rolls(
-        model, n=SONGS, frames=2, temperature=temperature, gibbs_steps=25, primer=None,
+        model, n=SONGS, frames=2, temperature=temperature, primer=None,
         generator=torch.Generator().manual_seed(seed), device="cpu",
     )
 
@@ -91,11 +91,19 @@ def test_a_sampler_that_ignores_temperature_fails_the_test(kind: str) -> None:
     assert fit_p_value(draw(model, 1.0), exact_song_probs(model, 0.6)) < 1e-6
 
 
+def test_the_rbm_samples_with_its_own_gibbs_steps() -> None:
+    """The model's `sample_steps` is what runs: 0 rounds (v ~ σ(b_v), no Gibbs) fails the exact-distribution test."""
+    model = tiny_model("rnn-rbm")
+    assert model.conditional.sample_steps == 25
+    model.conditional.configure(sample_steps=0)
+    assert fit_p_value(draw(model), exact_song_probs(model, 1.0)) < 1e-6
+
+
 def test_a_thresholding_sampler_fails_the_test(monkeypatch) -> None:
     """A greedy NADE (v_i = 1 iff p(v_i | v_<i) > 0.5, the bug the design warns of) is caught."""
     model = tiny_model("rnn-nade")
 
-    def greedy(biases, generator=None, temperature=1.0, gibbs_steps=None):
+    def greedy(biases, generator=None, temperature=1.0):
         v = biases["b_v"].new_zeros(biases["b_v"].shape)
         for i in range(P):
             v[..., i] = (model.conditional.logits(v, biases)[..., i] > 0).float()

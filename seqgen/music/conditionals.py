@@ -1,46 +1,89 @@
 """Per-frame conditional distributions p(v_t | u_{t-1}) over a piano-roll frame v [..., P].
 
-Each conditional takes EXTERNAL biases (computed from the RNN state by the model) and offers
-`log_prob`, `loss` and `sample`; RNN-RBM, RNN-NADE and RNN-Bernoulli differ only in which one they
-use (Boulanger-Lewandowski et al. 2012). Temperature T divides every logit / energy.
+Each conditional takes EXTERNAL biases (computed from the RNN state by the model) and offers the same interface:
+`log_likelihood(v, biases) -> (value, stderr, lower, upper)`, `loss` and `sample`; RNN-RBM, RNN-NADE and
+RNN-Bernoulli differ only in which one they use (Boulanger-Lewandowski et al. 2012). Settings that a conditional
+reads when sampling or estimating (e.g. the RBM's Gibbs and AIS sizes) are attributes named in `settings`.
+Temperature T divides every logit / energy.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen.music.ais import AISSettings, log_partition
+
 Biases = dict[str, Tensor]
+
+# Chains (frames × AIS runs) per AIS chunk: bounds memory at about AIS_ROWS × (P + H) × 8 floats.
+AIS_ROWS = 1 << 14
+
+
+class LogLikelihood(NamedTuple):
+    """log p(v) [...] in nats: `value`, its Monte Carlo standard error `stderr` (0 when exact), and `lower` / `upper`,
+    estimates that bound it in expectation (both equal `value` when exact)."""
+
+    value: Tensor
+    stderr: Tensor
+    lower: Tensor
+    upper: Tensor
 
 
 class Conditional(nn.Module):
-    """Base class: a distribution over v [..., P] in {0,1}^P whose biases are given per frame."""
+    """Base class: a distribution over v [..., P] in {0,1}^P whose biases are given per frame.
+
+    `estimator` names how `log_likelihood` is computed ("exact" unless overridden); `settings` names the attributes
+    that sampling and estimation read, which `configure` changes.
+    """
 
     bias_sizes: dict[str, int]
-    exact: bool
+    estimator = "exact"
+    settings: tuple[str, ...] = ()
 
     def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
-        """log p(v) [...] in nats."""
+        """Exact log p(v) [...] in nats (exact conditionals only)."""
         raise NotImplementedError
+
+    def log_likelihood(
+        self, v: Tensor, biases: Biases, generator: torch.Generator | None = None
+    ) -> LogLikelihood:
+        """log p(v) [...] with its error; exact here (stderr 0, lower = upper = value)."""
+        value = self.log_prob(v, biases)
+        return LogLikelihood(value, torch.zeros_like(value), value, value)
 
     def loss(self, v: Tensor, biases: Biases, generator: torch.Generator | None = None) -> Tensor:
         """Per-frame training loss [...] (the negative log-likelihood for exact conditionals)."""
         return -self.log_prob(v, biases)
 
     def sample(
-        self,
-        biases: Biases,
-        generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-        gibbs_steps: int | None = None,
+        self, biases: Biases, generator: torch.Generator | None = None, temperature: float = 1.0
     ) -> Tensor:
         """A true draw v [..., P] (float 0/1) from the conditional at temperature T."""
         raise NotImplementedError
+
+    def configure(self, **values) -> dict:
+        """Set the given settings (None values are skipped); returns their previous values, for restoring.
+
+        Raises ValueError for a setting this conditional does not read.
+        """
+        given = {k: v for k, v in values.items() if v is not None}
+        unknown = sorted(set(given) - set(self.settings))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a setting of the {type(self).__name__} conditional")
+        previous = {k: getattr(self, k) for k in given}
+        for k, v in given.items():
+            setattr(self, k, v)
+        return previous
+
+    def describe(self) -> dict:
+        """The estimator's name and the current settings, for score reports."""
+        return {"estimator": self.estimator, **{k: getattr(self, k) for k in self.settings}}
 
 
 def _lead_shape(b_v: Tensor, b_h: Tensor) -> tuple[int, ...]:
@@ -64,8 +107,6 @@ def _bernoulli_log_prob(v: Tensor, logits: Tensor) -> Tensor:
 class Bernoulli(Conditional):
     """Independent notes: p(v_i = 1) = σ(b_v,i); the plain RNN's output layer."""
 
-    exact = True
-
     def __init__(self, n_visible: int) -> None:
         super().__init__()
         self.n_visible = n_visible
@@ -75,7 +116,7 @@ class Bernoulli(Conditional):
         """Σ_i log Bernoulli(v_i; σ(b_v,i)) [...]."""
         return _bernoulli_log_prob(v, biases["b_v"])
 
-    def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
+    def sample(self, biases, generator=None, temperature=1.0):
         """Each note drawn independently from σ(b_v / T)."""
         return _bernoulli(torch.sigmoid(biases["b_v"] / temperature), generator)
 
@@ -98,8 +139,6 @@ class NADE(Conditional):
 
     p(v_i = 1 | v_<i) = σ(b_v,i + V_i · σ(b_h + Σ_{j<i} W_j v_j)), notes in increasing pitch order.
     """
-
-    exact = True
 
     def __init__(self, n_visible: int, n_hidden: int) -> None:
         super().__init__()
@@ -130,7 +169,7 @@ class NADE(Conditional):
         return _bernoulli_log_prob(v, self.logits(v, biases))
 
     @torch.no_grad()
-    def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
+    def sample(self, biases, generator=None, temperature=1.0):
         """Ancestral sampling note by note: v_i ~ Bernoulli(σ(logit_i / T)), a true draw each note."""
         b_v, b_h = biases["b_v"], biases["b_h"]
         lead = _lead_shape(b_v, b_h)
@@ -148,16 +187,27 @@ class NADE(Conditional):
 class RBM(Conditional):
     """Binary RBM with weights W [P, H] and external biases b_v [..., P], b_h [..., H].
 
-    Energy E(v, h) = −v·b_v − h·b_h − vWh; free energy F(v) = −v·b_v − Σ_j softplus(b_h + vW)_j.
-    Trained by CD-k; log-likelihood needs log Z per frame: exact (enumerating h, tiny H) or AIS.
+    Energy E(v, h) = −v·b_v − h·b_h − vWh; free energy F(v) = −v·b_v − Σ_j softplus(b_h + vW)_j. Trained by CD-k
+    (`cd_k`); samples by `sample_steps` block-Gibbs rounds; log-likelihood −F(v) − log Z per frame with log Z from
+    forward AIS of `ais_runs` × `ais_steps` (β `ais_schedule`), bracketed by reverse AIS (seqgen.music.ais).
     """
 
-    exact = False
+    estimator = "ais"
+    settings = ("sample_steps", "ais_runs", "ais_steps", "ais_schedule")
 
-    def __init__(self, n_visible: int, n_hidden: int, cd_k: int = 15, sample_steps: int = 25) -> None:
+    def __init__(
+        self,
+        n_visible: int,
+        n_hidden: int,
+        cd_k: int = 15,
+        sample_steps: int = 25,
+        ais: AISSettings | None = None,
+    ) -> None:
         super().__init__()
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.cd_k, self.sample_steps = cd_k, sample_steps
+        ais = ais or AISSettings()
+        self.ais_runs, self.ais_steps, self.ais_schedule = ais.runs, ais.steps, ais.schedule
         self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
         self.W = nn.Parameter(0.01 * torch.randn(n_visible, n_hidden))
 
@@ -181,70 +231,39 @@ class RBM(Conditional):
             neg = self.gibbs(v, {k: b.detach() for k, b in biases.items()}, self.cd_k, generator)
         return self.free_energy(v, biases) - self.free_energy(neg, biases)
 
-    def sample(self, biases, generator=None, temperature=1.0, gibbs_steps=None):
-        """Block Gibbs, `gibbs_steps` (default `sample_steps`) rounds started from v_0 ~ σ(b_v / T)."""
-        steps = self.sample_steps if gibbs_steps is None else gibbs_steps
+    def sample(self, biases, generator=None, temperature=1.0):
+        """`sample_steps` block-Gibbs rounds started from v_0 ~ σ(b_v / T)."""
         lead = _lead_shape(biases["b_v"], biases["b_h"])
         b_v = biases["b_v"].expand(*lead, self.n_visible)
         v0 = _bernoulli(torch.sigmoid(b_v / temperature), generator)
-        return self.gibbs(v0, biases, steps, generator, temperature)
-
-    def log_prob(self, v: Tensor, biases: Biases, log_z: Tensor | None = None) -> Tensor:
-        """log p(v) = −F(v) − log Z [...]; log Z given (e.g. from AIS) or exact by enumeration (tiny H)."""
-        if log_z is None:
-            log_z = self.exact_log_partition(biases)
-        return -self.free_energy(v, biases) - log_z
-
-    def exact_log_partition(self, biases: Biases) -> Tensor:
-        """log Z [...] = logsumexp_h [h·b_h + Σ_i softplus(b_v,i + W_i·h)] over all 2^H hidden states."""
-        if self.n_hidden > 20:
-            raise ValueError(f"exact log Z enumerates 2^H hidden states; H = {self.n_hidden} is too many")
-        H = self.n_hidden
-        hs = ((torch.arange(2**H, device=self.W.device)[:, None] >> torch.arange(H, device=self.W.device)) & 1)
-        hs = hs.to(self.W.dtype)  # [2^H, H]
-        b_v, b_h = biases["b_v"], biases["b_h"]
-        terms = b_h @ hs.T + F.softplus(b_v[..., None, :] + hs @ self.W.T).sum(-1)  # [..., 2^H]
-        return torch.logsumexp(terms, -1)
-
-    def _log_unnormalised(self, v: Tensor, b_v: Tensor, b_h: Tensor, beta: float) -> Tensor:
-        """log p*_β(v) = v·b_v + Σ_j softplus(b_h + β vW)_j for the RBM with weights βW."""
-        return (v * b_v).sum(-1) + F.softplus(b_h + beta * (v @ self.W)).sum(-1)
+        return self.gibbs(v0, biases, self.sample_steps, generator, temperature)
 
     @torch.no_grad()
-    def ais_log_partition(
-        self, biases: Biases, runs: int = 100, betas: Tensor | int = 1000, generator=None
-    ) -> tuple[Tensor, Tensor]:
-        """AIS estimate of log Z [...] and its standard error [...], batched over frames and runs.
+    def log_likelihood(self, v, biases, generator=None):
+        """−F(v) − log Ẑ [...] with log Ẑ from forward AIS (value, stderr; `upper` = value) and reverse AIS from v
+        (`lower`); frames are processed in chunks of at most `AIS_ROWS` chains."""
+        settings = AISSettings(self.ais_runs, self.ais_steps, self.ais_schedule)
+        lead = v.shape[:-1]
+        flat_v = v.reshape(-1, self.n_visible)
+        b_v = biases["b_v"].expand(*lead, self.n_visible).reshape(-1, self.n_visible)
+        b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(-1, self.n_hidden)
+        chunk = max(1, AIS_ROWS // settings.runs)
+        parts = [
+            log_partition(
+                self.W, b_v[s : s + chunk], b_h[s : s + chunk], settings, flat_v[s : s + chunk], generator
+            )
+            for s in range(0, flat_v.shape[0], chunk)
+        ]
+        neg_f = -self.free_energy(flat_v, {"b_v": b_v, "b_h": b_h})
+        forward = neg_f - torch.cat([p.log_z for p in parts])
+        reverse = neg_f - torch.cat([p.log_z_reverse for p in parts])
+        stderr = torch.cat([p.stderr for p in parts])
+        return LogLikelihood(*(t.reshape(lead) for t in (forward, stderr, reverse, forward)))
 
-        Base: the RBM with W = 0 and the frame's own b_v, b_h (log Z_0 = Σ softplus(b_v) + Σ softplus(b_h),
-        exact samples); path p_β with weights βW, one Gibbs round per β (Salakhutdinov & Murray 2008).
-        log Ẑ = log Z_0 + log-mean-exp of the runs' log-weights; stderr by the delta method,
-        std(w) / (√runs · mean(w)). `betas` is a schedule from 0 to 1 or a number of sigmoid-spaced steps.
-        """
-        if isinstance(betas, int):
-            betas = sigmoid_betas(betas)
-        lead = _lead_shape(biases["b_v"], biases["b_h"])
-        b_v = biases["b_v"].expand(*lead, self.n_visible).reshape(1, -1, self.n_visible)
-        b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(1, -1, self.n_hidden)
-        n = b_v.shape[1]
-        v = _bernoulli(torch.sigmoid(b_v).expand(runs, n, self.n_visible), generator)
-        log_w = b_v.new_zeros(runs, n)
-        betas = betas.tolist()
-        w_t = self.W.T.expand(runs, self.n_hidden, self.n_visible)
-        for prev, beta in itertools.pairwise(betas):
-            vW = v @ self.W
-            x = torch.add(b_h, vW, alpha=beta)
-            log_w += F.softplus(x).sum(-1) - F.softplus(torch.add(b_h, vW, alpha=prev)).sum(-1)
-            h = _bernoulli(torch.sigmoid(x), generator)
-            v = _bernoulli(torch.sigmoid(torch.baddbmm(b_v, h, w_t, alpha=beta)), generator)
-        log_z0 = F.softplus(b_v[0]).sum(-1) + F.softplus(b_h[0]).sum(-1)
-        log_mean_w = torch.logsumexp(log_w, 0) - math.log(runs)
-        w = torch.exp(log_w - log_mean_w)  # weights relative to their mean
-        stderr = w.std(0, unbiased=True) / math.sqrt(runs) if runs > 1 else torch.full_like(log_z0, math.inf)
-        return (log_z0 + log_mean_w).reshape(lead), stderr.reshape(lead)
-
-
-def sigmoid_betas(steps: int, spread: float = 4.0) -> Tensor:
-    """An inverse-temperature schedule 0 = β_0 < … < β_steps = 1, sigmoid-spaced (denser at both ends)."""
-    s = torch.sigmoid(torch.linspace(-spread, spread, steps + 1, dtype=torch.float64))
-    return (s - s[0]) / (s[-1] - s[0])
+    def describe(self) -> dict:
+        """Settings plus what `lower` and `upper` are."""
+        return {
+            **super().describe(),
+            "lower_estimator": "reverse AIS from the data (RAISE)",
+            "upper_estimator": "forward AIS",
+        }

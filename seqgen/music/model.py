@@ -14,9 +14,11 @@ import torch
 from torch import Tensor, nn
 
 from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
+from seqgen.music.ais import AISSettings
 from seqgen.music.conditionals import NADE, RBM, Bernoulli, Biases, Conditional
 
 KINDS = ("rnn-nade", "rnn-rbm", "rnn")
+WEIGHT_INITS = ("default", "small")
 
 
 @dataclass
@@ -25,7 +27,8 @@ class MusicModelConfig:
 
     `recurrent` is the RNN u_t (input v_t [P], output u_t [recurrent.hidden_size]); `cond_hidden` the
     NADE/RBM hidden layer H (unused for "rnn"); `cd_k` the Gibbs steps of CD-k training and
-    `sample_steps` the Gibbs steps per generated frame (RBM only).
+    `sample_steps` the Gibbs steps per generated frame (RBM only); `ais_*` size the RBM's log-likelihood
+    estimate (seqgen.music.ais); `weight_init` "small" is the 2012 tutorial's initialisation (`apply_weight_init`).
     """
 
     kind: str = "rnn-nade"
@@ -34,10 +37,18 @@ class MusicModelConfig:
     recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(88, 100))
     cd_k: int = 15
     sample_steps: int = 25
+    # --- RNN-RBM estimation and initialisation (issue 8) ---
+    ais_runs: int = AISSettings.runs
+    ais_steps: int = AISSettings.steps
+    ais_schedule: str = AISSettings.schedule
+    weight_init: str = "default"
+    # --- end ---
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r}: expected one of {', '.join(KINDS)}")
+        if self.weight_init not in WEIGHT_INITS:
+            raise ValueError(f"weight_init {self.weight_init!r}: expected one of {', '.join(WEIGHT_INITS)}")
         if self.recurrent.input_size != self.n_visible:
             self.recurrent = replace(self.recurrent, input_size=self.n_visible)
 
@@ -89,8 +100,28 @@ def make_conditional(config: MusicModelConfig) -> Conditional:
     if config.kind == "rnn-nade":
         return NADE(config.n_visible, config.cond_hidden)
     if config.kind == "rnn-rbm":
-        return RBM(config.n_visible, config.cond_hidden, cd_k=config.cd_k, sample_steps=config.sample_steps)
+        ais = AISSettings(runs=config.ais_runs, steps=config.ais_steps, schedule=config.ais_schedule)
+        return RBM(config.n_visible, config.cond_hidden, config.cd_k, config.sample_steps, ais)
     return Bernoulli(config.n_visible)
+
+
+# --- weight_init (issue 8) ---
+@torch.no_grad()
+def apply_weight_init(model: nn.Module, scheme: str) -> None:
+    """"small": the 2012 RNN-RBM tutorial's initialisation: conditional weights ~ N(0, 0.01²), RNN and bias-map
+    weights ~ N(0, 1e-4²), biases 0 (leaky α kept); "default": PyTorch's and the recurrent module's own."""
+    if scheme == "default":
+        return
+    for name, p in model.named_parameters():
+        if name.startswith("conditional."):
+            p.normal_(0.0, 0.01)
+        elif p.dim() >= 2:
+            p.normal_(0.0, 1e-4)
+        elif "alpha" not in name:
+            p.zero_()
+
+
+# --- end ---
 
 
 class TeacherForced(NamedTuple):
@@ -113,6 +144,7 @@ class MusicModel(nn.Module):
         self.bias_split = [self.conditional.bias_sizes[k] for k in self.bias_names]
         # weight rows [W_uv; W_uh] [P + H, H_u], bias [b_v; b_h]
         self.to_biases = nn.Linear(config.recurrent.hidden_size, sum(self.bias_split))
+        apply_weight_init(self, config.weight_init)
 
     def initial_state(self, batch_size: int) -> State:
         """u_0 = 0 (and c_0 = 0 for LSTM) on the model's device and dtype."""

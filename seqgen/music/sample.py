@@ -13,7 +13,7 @@ import torch
 import seqgen
 from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_paths, numbered_paths
-from seqgen.music.pianoroll import Quantisation, RollFormat, midi_to_roll, roll_to_midi
+from seqgen.music.pianoroll import MidiReadOptions, RollFormat, midi_bytes, midi_to_roll
 from seqgen.music.render import midi_file_to_wav, write_roll_png
 from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, make_generator
@@ -37,7 +37,6 @@ def sample_rolls(
     n: int,
     frames: int,
     temperature: float = 1.0,
-    gibbs_steps: int | None = None,
     primer: np.ndarray | None = None,
     generator: torch.Generator,
     device: torch.device | str = "cpu",
@@ -46,7 +45,7 @@ def sample_rolls(
     """Draw `n` songs bool[n, frames, P] from a MusicModel, all songs advancing together frame by frame.
 
     Each frame is a true draw from the model's conditional given the RNN state (NADE ancestral, Bernoulli,
-    or RBM block Gibbs with `gibbs_steps`) at `temperature`; the state then advances on the drawn frame.
+    or RBM block Gibbs with its `sample_steps`) at `temperature`; the state then advances on the drawn frame.
     A `primer` bool[T0, P] (T0 < frames) is fed through the RNN and copied verbatim into frames [0, T0).
     `on_frame(done, frames)` is called after each frame (for progress bars).
     """
@@ -58,7 +57,9 @@ def sample_rolls(
     if primer is not None:
         start = primer.shape[0]
         if primer.ndim != 2 or primer.shape[1] != n_visible or not 0 < start < frames:
-            raise ValueError(f"primer {primer.shape} must be [T0, {n_visible}] with 0 < T0 < frames = {frames}")
+            raise ValueError(
+                f"primer {primer.shape} must be [T0, {n_visible}] with 0 < T0 < frames = {frames}"
+            )
         primer_t = torch.as_tensor(np.asarray(primer, dtype=bool), device=device)
         out[:, :start] = primer_t
         primer_v = primer_t.to(dtype)
@@ -68,7 +69,7 @@ def sample_rolls(
                 on_frame(t + 1, frames)
     biases = model.next_biases(state)
     for t in range(start, frames):
-        v = model.conditional.sample(biases, generator, temperature, gibbs_steps)
+        v = model.conditional.sample(biases, generator, temperature)
         out[:, t] = v.bool()
         biases, state = model.step(v, state)
         if on_frame:
@@ -92,11 +93,9 @@ class MusicSamples:
     train_stats: dict[str, float] | None = None
 
 
-def load_primer(
-    path: Path, low_pitch: int, n_pitches: int, quantisation: Quantisation, frames: int | None
-) -> np.ndarray:
+def load_primer(path: Path, fmt: RollFormat, frames: int | None, read: MidiReadOptions) -> np.ndarray:
     """The first `frames` frames (all if None) of a MIDI file as a roll bool[T0, P] on the model's grid."""
-    result = midi_to_roll(path, RollFormat(quantisation, low_pitch, n_pitches))
+    result = midi_to_roll(path, fmt, read)
     if result.dropped_notes:
         log.warning("%s: %d notes outside the model's pitch range were dropped", path, result.dropped_notes)
     roll = result.roll if frames is None else result.roll[:frames]
@@ -114,9 +113,10 @@ def sample_music(
     frames: int | None = None,
     seconds: float | None = None,
     temperature: float = 1.0,
-    gibbs_steps: int | None = 25,
+    gibbs_steps: int | None = None,
     primer: Path | None = None,
     primer_frames: int | None = None,
+    read: MidiReadOptions = MidiReadOptions(),
     tempo_bpm: float | None = None,
     program: int = 0,
     velocity: int = 80,
@@ -130,18 +130,22 @@ def sample_music(
     The length is `frames` or `seconds` (primer included; default 128 frames); the tempo defaults to
     the training data's. Also writes PNG / WAV beside each MIDI file when asked, all files or none, and
     returns statistics of the generated frames (primer excluded) next to the training data's. `model` is
-    the checkpoint's model as loaded by the music task spec (validated there).
+    the checkpoint's model as loaded by the music task spec (validated there); `gibbs_steps` replaces its
+    `sample_steps` (RNN-RBM; None: the checkpoint's).
     """
     data = ckpt["data"]
-    quantisation = Quantisation.from_dict(data["quantisation"])
-    low_pitch, n_pitches = int(data["low_pitch"]), int(data["n_pitches"])
+    fmt = model.roll_format
+    quantisation, low_pitch, n_pitches = fmt.quantisation, fmt.low_pitch, fmt.n_pitches
     device = next(model.parameters()).device
+    model.conditional.configure(sample_steps=gibbs_steps)
     if tempo_bpm is not None:
         quantisation = replace(quantisation, tempo_bpm=tempo_bpm)
     if seconds is not None:
         frames = max(1, round(seconds / quantisation.frame_seconds))
     frames = 128 if frames is None else frames
-    primer_roll = None if primer is None else load_primer(primer, low_pitch, n_pitches, quantisation, primer_frames)
+    primer_roll = (
+        None if primer is None else load_primer(primer, RollFormat(quantisation, low_pitch, n_pitches), primer_frames, read)
+    )
     if primer_roll is not None and primer_roll.shape[0] >= frames:
         raise SeqgenError(
             f"{primer}: the primer has {primer_roll.shape[0]} frames but the song only {frames} "
@@ -153,7 +157,6 @@ def sample_music(
         n=n,
         frames=frames,
         temperature=temperature,
-        gibbs_steps=gibbs_steps,
         primer=primer_roll,
         generator=make_generator(seed, device),
         device=device,
@@ -170,10 +173,9 @@ def sample_music(
         midi_temps, png_temps, wav_temps = (
             [next(staged) for _ in paths] for paths in (result.midi_paths, result.png_paths, result.wav_paths)
         )
-        for roll, path in zip(rolls, midi_temps):
-            roll_to_midi(
-                roll, path, RollFormat(quantisation, low_pitch, n_pitches), program=program, velocity=velocity
-            )
+        out_fmt = RollFormat(quantisation, low_pitch, n_pitches)
+        for roll, path in zip(rolls, midi_temps):  # the files are staged already: write the bytes straight in
+            path.write_bytes(midi_bytes(roll, out_fmt, program=program, velocity=velocity))
         bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
         for roll, path in zip(rolls, png_temps):
             write_roll_png(roll, path, low_pitch=low_pitch, primer_frames=n_primer, bar_frames=bar)

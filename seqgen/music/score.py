@@ -1,4 +1,5 @@
-"""Honest scores of a music model: log-likelihood per frame (exact, or AIS ± stderr for the RBM) and frame accuracy.
+"""Honest scores of a music model: log-likelihood per frame (exact, or an estimate ± stderr with a bracket) and frame
+accuracy; the model's conditional says which (`Conditional.log_likelihood`), so nothing here depends on its kind.
 
 Log-likelihood is in nats, summed over all frames of all sequences and divided by the number of frames
 (Boulanger-Lewandowski et al. 2012). Frame accuracy follows Bay et al. (2009), ΣTP / (ΣTP + ΣFP + ΣFN)
@@ -9,6 +10,7 @@ true past frames (teacher forcing), drawn with the caller's seeded generator.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +22,20 @@ from torch import Tensor
 from seqgen.errors import SeqgenError
 from seqgen.fileio import write_text_atomic
 from seqgen.music.batching import group_sequences, pad_group
-from seqgen.music.conditionals import RBM, Biases
+from seqgen.music.conditionals import Biases
 from seqgen.music.model import MusicModel
-
-# Rows (frames × AIS runs) per AIS chunk: bounds memory at about rows × (P + H) floats.
-_AIS_ROWS = 1 << 16
+from seqgen.music.pianoroll import MidiReadOptions
 
 
 @dataclass
 class FrameScores:
-    """Per-frame results in sequence order: log-likelihood [N] (nats), its AIS stderr [N] (zeros if exact),
-    sequence index [N] and frame index within the sequence [N]."""
+    """Per-frame results in sequence order [N]: log-likelihood (nats), its stderr (zeros if exact), the lower and
+    upper estimates that bracket it (equal to it if exact), sequence index and frame index within the sequence."""
 
     log_likelihood: Tensor
     stderr: Tensor
+    lower: Tensor
+    upper: Tensor
     sequence: Tensor
     frame: Tensor
 
@@ -43,27 +45,12 @@ def _gather(biases: Biases, rolls: Tensor, mask: Tensor) -> tuple[Biases, Tensor
     return {k: b[mask] for k, b in biases.items()}, rolls[mask]
 
 
-def _rbm_log_partition(
-    rbm: RBM, biases: Biases, runs: int, steps: int, generator: torch.Generator | None
-) -> tuple[Tensor, Tensor]:
-    """AIS log Z_t and stderr [N] for every frame, in chunks of frames."""
-    n = biases["b_v"].shape[0]
-    chunk = max(1, _AIS_ROWS // runs)
-    parts = [
-        rbm.ais_log_partition({k: b[s : s + chunk] for k, b in biases.items()}, runs, steps, generator)
-        for s in range(0, n, chunk)
-    ]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-
 @torch.no_grad()
 def score_rolls(
     model: MusicModel,
     rolls: list[np.ndarray],
     *,
     batch_size: int = 32,
-    ais_runs: int = 100,
-    ais_steps: int = 1000,
     generator: torch.Generator | None = None,
     frame_accuracy: bool = True,
     keep_frames: bool = False,
@@ -71,29 +58,32 @@ def score_rolls(
 ) -> dict:
     """Score rolls bool[T_i, P] (time-major) under `model`, each sequence from u_0 with teacher forcing.
 
-    Returns a dict with `log_likelihood_per_frame`, `frames`, `sequences`, `frame_accuracy` (None when not
-    asked), `estimator` ("exact" | "ais"), `stderr` (of the per-frame mean; None when exact: independent
-    frame errors add in quadrature) and, with keep_frames, `per_frame` (a FrameScores).
+    Returns a dict with `log_likelihood_per_frame`, its `stderr` (0 when exact; independent frame errors add in
+    quadrature), `lower` and `upper` (per-frame means of the conditional's bracketing estimates; equal to the
+    log-likelihood when exact), `frames`, `sequences`, `frame_accuracy` (None when not asked), `seconds`, the
+    conditional's `estimator` and settings (`describe()`), and, with keep_frames, `per_frame` (a FrameScores).
     `on_batch(frames)` is called after each batch (progress bars).
     """
+    started = time.perf_counter()
     model.eval()
     device = next(model.parameters()).device
     cond = model.conditional
-    ais = not cond.exact
-    totals = {"ll": 0.0, "var": 0.0, "tp": 0.0, "fp": 0.0, "fn": 0.0, "frames": 0}
+    totals = dict.fromkeys(("ll", "var", "lower", "upper", "tp", "fp", "fn"), 0.0)
+    n = 0
     kept: list[tuple[Tensor, ...]] = []
     for group in group_sequences([len(r) for r in rolls], batch_size):
         batch = pad_group(rolls, group).to(device)
         biases, _ = model.teacher_forced_biases(batch.rolls)
         frame_biases, v = _gather(biases, batch.rolls, batch.mask)
-        if ais:
-            log_z, stderr = _rbm_log_partition(cond, frame_biases, ais_runs, ais_steps, generator)
-            ll = -cond.free_energy(v, frame_biases) - log_z
-        else:
-            ll, stderr = cond.log_prob(v, frame_biases), torch.zeros(v.shape[0], device=device)
-        totals["ll"] += float(ll.double().sum())
-        totals["var"] += float(stderr.double().pow(2).sum())
-        totals["frames"] += v.shape[0]
+        ll = cond.log_likelihood(v, frame_biases, generator)
+        for key, part in (
+            ("ll", ll.value),
+            ("var", ll.stderr.pow(2)),
+            ("lower", ll.lower),
+            ("upper", ll.upper),
+        ):
+            totals[key] += float(part.double().sum())
+        n += v.shape[0]
         if frame_accuracy:
             guess = cond.sample(frame_biases, generator)
             totals["tp"] += float((guess * v).sum())
@@ -102,25 +92,26 @@ def score_rolls(
         if keep_frames:
             seq = torch.tensor(group, device=device)[:, None].expand_as(batch.mask)[batch.mask]
             frame = torch.arange(batch.mask.shape[1], device=device).expand_as(batch.mask)[batch.mask]
-            kept.append((ll.cpu(), stderr.cpu(), seq.cpu(), frame.cpu()))
+            kept.append(tuple(t.cpu() for t in (*ll, seq, frame)))
         if on_batch is not None:
             on_batch(v.shape[0])
-    n = totals["frames"]
     hits = totals["tp"] + totals["fp"] + totals["fn"]
+    frames = max(n, 1)
     result = {
-        "log_likelihood_per_frame": totals["ll"] / max(n, 1),
+        "log_likelihood_per_frame": totals["ll"] / frames,
+        "stderr": math.sqrt(totals["var"]) / frames,
+        "lower": totals["lower"] / frames,
+        "upper": totals["upper"] / frames,
+        **cond.describe(),
         "frames": n,
         "sequences": len(rolls),
         "frame_accuracy": (totals["tp"] / hits if hits else 1.0) if frame_accuracy else None,
-        "estimator": "ais" if ais else "exact",
-        "stderr": math.sqrt(totals["var"]) / max(n, 1) if ais else None,
     }
-    if ais:
-        result.update(ais_runs=ais_runs, ais_steps=ais_steps)
     if keep_frames:
-        cols = [torch.cat(c) for c in zip(*kept)] if kept else [torch.zeros(0)] * 4
-        order = torch.argsort(cols[2] * (1 + max((len(r) for r in rolls), default=0)) + cols[3])
+        cols = [torch.cat(c) for c in zip(*kept)] if kept else [torch.zeros(0)] * 6
+        order = torch.argsort(cols[4] * (1 + max((len(r) for r in rolls), default=0)) + cols[5])
         result["per_frame"] = FrameScores(*(c[order] for c in cols))
+    result["seconds"] = time.perf_counter() - started
     return result
 
 
@@ -136,28 +127,30 @@ def score_checkpoint(
     batch_size: int = 32,
     seed: int = 0,
     keep_frames: bool = False,
+    read: MidiReadOptions | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> dict:
     """Score a music checkpoint on one MIDI file (read with the checkpoint's pitch range and quantisation)
-    or on a dataset split; exactly one of `midi` and `data`. AIS and frame-accuracy samples use `seed`."""
+    or on a dataset split; exactly one of `midi` and `data`. Estimation and frame-accuracy samples use `seed`;
+    `ais_runs` / `ais_steps` replace the checkpoint's settings (None: keep them)."""
     if (midi is None) == (data is None):
         raise SeqgenError("score: give either a MIDI file or a dataset (and split), not both or neither")
     device = next(model.parameters()).device
-    ais_runs, ais_steps = ais_runs or 100, ais_steps or 1000
-    settings = ckpt.get("data") or {}
-    low, n_pitches = int(settings.get("low_pitch", 21)), int(settings.get("n_pitches", model.config.n_visible))
+    model.conditional.configure(ais_runs=ais_runs, ais_steps=ais_steps)
+    fmt = model.roll_format
     if midi is not None:
-        from seqgen.music.pianoroll import RollFormat, midi_to_roll
+        from seqgen.music.pianoroll import midi_to_roll
 
-        fmt = RollFormat.from_dict({"low_pitch": low, "n_pitches": n_pitches, **settings})
-        roll = midi_to_roll(midi, fmt).roll
+        roll = midi_to_roll(midi, fmt, read or MidiReadOptions()).roll
         if len(roll) == 0:
             raise SeqgenError(f"{midi}: no frames to score (the file holds no notes)")
         rolls = [roll]
     else:
         from seqgen.music.datasets import load_dataset
 
-        dataset = load_dataset(data, low_pitch=low, n_pitches=n_pitches)
+        from seqgen.music.datasets import MidiInput
+
+        dataset = load_dataset(data, midi=MidiInput(fmt.low_pitch, fmt.n_pitches))
         if split not in dataset.splits:
             raise SeqgenError(f"--split {split}: expected one of {', '.join(dataset.splits)}")
         rolls = [r for r in dataset.splits[split] if len(r)]
@@ -165,13 +158,16 @@ def score_checkpoint(
             raise SeqgenError(f"{data}: the {split} split holds no frames")
     generator = torch.Generator(device=device).manual_seed(seed)
     return score_rolls(
-        model, rolls, batch_size=batch_size, ais_runs=ais_runs, ais_steps=ais_steps, generator=generator,
-        keep_frames=keep_frames, on_batch=on_batch,
+        model, rolls, batch_size=batch_size, generator=generator, keep_frames=keep_frames, on_batch=on_batch
     )
 
 
 def write_per_frame_csv(path: str | Path, frames: FrameScores) -> None:
-    """CSV (atomic) with one row per frame: sequence, frame, log_likelihood (nats), stderr (AIS; 0 if exact)."""
-    rows = zip(frames.sequence.tolist(), frames.frame.tolist(), frames.log_likelihood.tolist(), frames.stderr.tolist())
-    lines = ["sequence,frame,log_likelihood,stderr"] + [f"{s},{t},{ll:.6f},{se:.6f}" for s, t, ll, se in rows]
+    """CSV (atomic), one row per frame: sequence, frame, log_likelihood, stderr, lower, upper (nats; stderr 0 and
+    lower = upper = log_likelihood when exact)."""
+    cols = (frames.sequence, frames.frame, frames.log_likelihood, frames.stderr, frames.lower, frames.upper)
+    rows = zip(*(c.tolist() for c in cols))
+    lines = ["sequence,frame,log_likelihood,stderr,lower,upper"] + [
+        f"{s},{t},{ll:.6f},{se:.6f},{lo:.6f},{up:.6f}" for s, t, ll, se, lo, up in rows
+    ]
     write_text_atomic(path, "\n".join(lines) + "\n")
