@@ -21,18 +21,18 @@ from seqgen.music.sample import sample_rolls
 
 
 def frames_per_second(
-    model: MusicModel, batch: int, frames: int, gibbs_steps: int, device: str, repeats: int
+    model: MusicModel, batch: int, frames: int, device: str, repeats: int
 ) -> tuple[float, float]:
     """Generated frames per wall-clock second and per CPU second of this process, best of `repeats` runs.
 
     CPU time is not inflated by other programs sharing the machine; wall time is what a user waits.
     """
     generator = torch.Generator(device=device).manual_seed(0)
-    sample_rolls(model, n=batch, frames=2, gibbs_steps=gibbs_steps, generator=generator, device=device)
+    sample_rolls(model, n=batch, frames=2, generator=generator, device=device)
     best_wall = best_cpu = float("inf")
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
-        sample_rolls(model, n=batch, frames=frames, gibbs_steps=gibbs_steps, generator=generator, device=device)
+        sample_rolls(model, n=batch, frames=frames, generator=generator, device=device)
         if device == "cuda":
             torch.cuda.synchronize()
         best_wall = min(best_wall, time.perf_counter() - wall)
@@ -55,9 +55,9 @@ def main() -> None:
 
     rows = []
     for preset in ("paper-nade", "paper-rbm"):
-        model = MusicModel(make_config(preset)).to(args.device).eval()
+        model = MusicModel(make_config(preset, sample_steps=args.gibbs_steps)).to(args.device).eval()
         for batch in args.batches:
-            fps, cpu_fps = frames_per_second(model, batch, args.frames, args.gibbs_steps, args.device, args.repeats)
+            fps, cpu_fps = frames_per_second(model, batch, args.frames, args.device, args.repeats)
             rows.append({"model": model.config.kind, "batch": batch, "frames_per_second": round(fps, 1),
                          "frames_per_cpu_second": round(cpu_fps, 1)})
             print(f"{model.config.kind:9s} batch {batch:4d}: {fps:10.1f} frames/s  ({cpu_fps:10.1f} per CPU second)",
