@@ -18,25 +18,17 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-DesignArg = Annotated[
-    Path, typer.Argument(help="Design file (TOML): defaults and [[block]] factorial tables.")
-]
+DesignArg = Annotated[Path, typer.Argument(help="Design file (TOML): defaults and [[block]] factorial tables.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Results folder (runs/*.json); rerun to resume.")]
 SchedulerOption = Annotated[
     str | None,
-    typer.Option(
-        help="Address of a running Dask scheduler (tcp://host:port); default: an embedded local cluster."
-    ),
+    typer.Option(help="Address of a running Dask scheduler (tcp://host:port); default: an embedded local cluster."),
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(
-        min=0, help="Local worker processes (default: all cores); 0 trains in this process without Dask."
-    ),
+    typer.Option(min=0, help="Local worker processes (default: all cores); 0 trains in this process without Dask."),
 ]
-SeedOption = Annotated[
-    int | None, typer.Option(help="Base seed (replicate r gets seed + r); overrides the design's.")
-]
+SeedOption = Annotated[int | None, typer.Option(help="Base seed (replicate r gets seed + r); overrides the design's.")]
 DryRunOption = Annotated[bool, typer.Option(help="Print the plan (cells, runs, populations) and stop.")]
 
 

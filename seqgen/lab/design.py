@@ -182,9 +182,7 @@ def pack(runs: list[Run], design_seed: int, max_members: int) -> list[Population
         spec["data_seed"] = int(stable_hash([key, design_seed], 8), 16) % 2**31
         for i in range(0, len(group), max_members):
             chunk = group[i : i + max_members]
-            members = [
-                {"run_id": r.run_id, "seed": r.seed, **{k: r.settings[k] for k in MEMBER_KEYS}} for r in chunk
-            ]
+            members = [{"run_id": r.run_id, "seed": r.seed, **{k: r.settings[k] for k in MEMBER_KEYS}} for r in chunk]
             pid = stable_hash(sorted(r.run_id for r in chunk), 16)
             populations.append(Population(pid, spec, members, chunk))
     return sorted(populations, key=_cost, reverse=True)

@@ -4,6 +4,7 @@ length, VEG against success, learning curves, and VEG profiles ‖∂L/∂h_t‖
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -147,7 +148,8 @@ def learning_curves(records, kinds, path: Path) -> str:
             for lr in sorted(groups):
                 steps = max((r["eval_steps"] for r in groups[lr]), key=len)
                 curves = [_pad(r["metric_curve"], len(steps)) for r in groups[lr]]
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
                     ax.plot(steps, np.nanmedian(np.array(curves, dtype=float), 0), label=f"lr {lr:g}")
             ax.set_yscale("log")
             ax.set_title(f"{name}: {problem[0]}, T = {problem[1]}", fontsize=8)
@@ -183,7 +185,8 @@ def veg_profiles(records, kinds, path: Path) -> str:
                         t = np.array(r["profile_t"], dtype=float)
                 if rows:
                     rows = np.array(rows)
-                    with np.errstate(all="ignore"):
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (dead units)
                         median = np.nanmedian(np.where(np.isfinite(rows), rows, np.nan), 0)
                     ax.plot(t / t[-1], median, label=name)
             ax.axhline(-3, color="grey", lw=0.8, ls="--")

@@ -58,9 +58,13 @@ def cell_table(records: list[dict], factors: list[str]) -> list[dict]:
 def kind_table(records: list[dict]) -> list[dict]:
     """Per task, length and model kind: success over all its runs, and at its best learning rate."""
     groups: dict[tuple, dict[float, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    best_metric: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
         s = r["settings"]
-        groups[(s["task"], s["length"], kind(s))][s["lr"]].append(r["success"])
+        key = (s["task"], s["length"], kind(s))
+        groups[key][s["lr"]].append(r["success"])
+        reached = [v for v in r["metric_curve"] if v is not None]
+        best_metric[key].append(min(reached) if reached else math.nan)
     rows = []
     for (task, length, name), by_lr in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
         every = [ok for runs in by_lr.values() for ok in runs]
@@ -70,6 +74,8 @@ def kind_table(records: list[dict]) -> list[dict]:
             "task": task, "length": length, "kind": name, "runs": n, "successes": k, "rate": k / n,
             "ci": list(wilson(k, n)), "best_lr": best, "best_lr_successes": kb, "best_lr_runs": nb,
             "best_lr_ci": list(wilson(kb, nb)),
+            "median_best_metric": float(np.nanmedian(best_metric[(task, length, name)])),
+            "best_metric": float(np.nanmin(best_metric[(task, length, name)])),
         })  # fmt: skip
     return rows
 
@@ -190,6 +196,11 @@ def write_report(directory: str | Path, out: str | Path) -> str:
     return _short(summary)
 
 
+def _best_lr(row: dict) -> str:
+    """The best learning rate of a kind, or a dash when none of its runs succeeded."""
+    return f"{row['best_lr']:g}" if row["successes"] else "–"
+
+
 def _short(s: dict) -> str:
     """Three lines for the terminal."""
     rho = s["spearman_veg_measure_vs_success"]
@@ -207,7 +218,8 @@ def markdown(s: dict, rows: list[dict], factors: list[str], records: list[dict])
     v, r2, rho = s["success_by_veg"], s["pseudo_r2"], s["spearman_veg_measure_vs_success"]
     rb = s["robustness"]
     ev = rb["early_success_by_veg"]
-    crit = records[0]["criterion"]
+    crit = "; ".join(sorted({f"{r['settings']['task']}: {r['criterion']}" for r in records}))
+    metric = "/".join(sorted({r["metric"] for r in records}))
     fit = s["logistic_success_on_veg_measure"]
     pct = lambda g: f"{g['rate']:.1%} [{g['ci'][0]:.1%}, {g['ci'][1]:.1%}] of {g['runs']}"
     lines = [
@@ -255,12 +267,17 @@ def markdown(s: dict, rows: list[dict], factors: list[str], records: list[dict])
             f"p = {rb['early_veg_given_cells']['p_value']:.2g}."
         ),
         "",
-        "| task | T | kind | success, all learning rates | best lr | success at best lr |",
-        "|---|---|---|---|---|---|",
+        (
+            f"| task | T | kind | success, all learning rates | best lr | success at best lr | best {metric} "
+            "reached: median over runs / best run |"
+        ),
+        "|---|---|---|---|---|---|---|",
         *[
             f"| {k['task']} | {k['length']} | {k['kind']} | {k['successes']}/{k['runs']} "
-            f"({k['ci'][0]:.2f}–{k['ci'][1]:.2f}) | {k['best_lr']:g} | {k['best_lr_successes']}/"
-            f"{k['best_lr_runs']} ({k['best_lr_ci'][0]:.2f}–{k['best_lr_ci'][1]:.2f}) |"
+            f"({k['ci'][0]:.2f}–{k['ci'][1]:.2f}) | {_best_lr(k)} | "
+            f"{k['best_lr_successes']}/"
+            f"{k['best_lr_runs']} ({k['best_lr_ci'][0]:.2f}–{k['best_lr_ci'][1]:.2f}) | "
+            f"{k['median_best_metric']:.3f} / {k['best_metric']:.3f} |"
             for k in s["by_kind"]
         ],
         "",

@@ -62,9 +62,7 @@ def logistic_fit(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4, iterations: 
 def one_hot(values: list) -> np.ndarray:
     """Indicator columns [n, levels − 1] of a categorical factor (first level is the baseline)."""
     levels = sorted(set(values), key=str)
-    return np.array([[v == level for level in levels[1:]] for v in values], dtype=float).reshape(
-        len(values), -1
-    )
+    return np.array([[v == level for level in levels[1:]] for v in values], dtype=float).reshape(len(values), -1)
 
 
 def pseudo_r2(columns: list[np.ndarray], y: np.ndarray) -> float:

@@ -118,9 +118,7 @@ def _run_dask(plan: SweepPlan, out: Path, scheduler: str | None, workers: int | 
     try:
         by_key = {}
         for p in plan.populations:
-            future = client.submit(
-                train_job, p.spec, p.members, key=f"population-{p.population_id}", pure=False
-            )
+            future = client.submit(train_job, p.spec, p.members, key=f"population-{p.population_id}", pure=False)
             by_key[future.key] = (future, p)
         for future in as_completed([f for f, _ in by_key.values()]):
             population = by_key[future.key][1]

@@ -187,9 +187,7 @@ class SequentialImages(Task):
         self.criterion = f"test error < {self.threshold:g} on {self.eval_size} images (chance 0.9)"
         self.order = torch.arange(self.length)
         if self.permute_seed is not None:
-            self.order = torch.randperm(
-                self.length, generator=torch.Generator().manual_seed(self.permute_seed)
-            )
+            self.order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.permute_seed))
 
     def sample(self, n, generator):
         x_train, y_train, _, _ = self.images
@@ -220,9 +218,7 @@ def mnist_split(path: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         with np.load(path) as data:
             arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except (OSError, KeyError, ValueError) as exc:
-        raise SeqgenError(
-            f"{path}: not a readable mnist.npz with x_train/y_train/x_test/y_test ({exc})"
-        ) from exc
+        raise SeqgenError(f"{path}: not a readable mnist.npz with x_train/y_train/x_test/y_test ({exc})") from exc
     x_train, y_train, x_test, y_test = arrays
     to_x = lambda a: torch.tensor(a.reshape(len(a), -1) / 255.0, dtype=torch.float32)
     to_y = lambda a: torch.tensor(a, dtype=torch.long)

@@ -81,9 +81,7 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     """Train all members; return one JSON-ready record per member (status, curves, diagnostics)."""
     started = time.perf_counter()
     task = make_task(spec.task, spec.length, spec.eval_size, spec.threshold, spec.data_path)
-    shape = Shape(
-        task.input_size, spec.hidden, task.output_size, spec.cell, spec.init, spec.init_scale, spec.leaky
-    )
+    shape = Shape(task.input_size, spec.hidden, task.output_size, spec.cell, spec.init, spec.init_scale, spec.leaky)
     dtype = getattr(torch, spec.dtype)
     params = init_population(shape, [m.seed for m in members], dtype)
     n0 = len(members)
@@ -153,9 +151,7 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     seconds = (time.perf_counter() - started) / n0
     spec_info = {"metric": task.metric_name, "criterion": task.criterion, "seq_len": task.seq_len}
     return [
-        _record(
-            m, i, hist, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, spec_info
-        )
+        _record(m, i, hist, status, stopped, clip_count, updates, eval_at, diag_at, positions, seconds, spec_info)
         for i, m in enumerate(members)
     ]
 
