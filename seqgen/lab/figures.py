@@ -137,7 +137,7 @@ def learning_curves(records, kinds, path: Path) -> str:
     plt = _plt()
     pairs = problems(records)
     fig, axes = plt.subplots(
-        len(pairs), len(kinds), figsize=(3.0 * len(kinds), 2.6 * len(pairs)), sharey="row", squeeze=False
+        len(pairs), len(kinds), figsize=(3.0 * len(kinds), 2.8 * len(pairs)), sharey="row", squeeze=False
     )
     for row, problem in zip(axes, pairs):
         for ax, name in zip(row, kinds):
@@ -153,7 +153,7 @@ def learning_curves(records, kinds, path: Path) -> str:
                     ax.plot(steps, np.nanmedian(np.array(curves, dtype=float), 0), label=f"lr {lr:g}")
             ax.set_yscale("log")
             ax.set_title(f"{name}: {problem[0]}, T = {problem[1]}", fontsize=8)
-        row[0].set_ylabel(records[0]["metric"])
+        row[0].set_ylabel(next(r["metric"] for r in records if _of(r, problem)))
     for ax in axes[-1]:
         ax.set_xlabel("updates")
     axes[0][-1].legend(fontsize=6)
