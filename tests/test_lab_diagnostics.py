@@ -26,9 +26,7 @@ def test_linear_rnn_profile_is_a_to_the_T_minus_t(a):
     t = torch.arange(1, T + 1, dtype=torch.float64)
     expected = a ** (T - t) * profile[:, -1:]
     torch.testing.assert_close(profile, expected, rtol=1e-10, atol=0)
-    torch.testing.assert_close(
-        log10_ratio(profile), torch.full((3,), (T - 1) * math.log10(a), dtype=torch.float64)
-    )
+    torch.testing.assert_close(log10_ratio(profile), torch.full((3,), (T - 1) * math.log10(a), dtype=torch.float64))
     torch.testing.assert_close(spectral_radius(params["W_uu"], 3), torch.full((3,), a, dtype=torch.float64))
 
 

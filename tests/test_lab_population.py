@@ -28,17 +28,13 @@ def test_members_equal_core_recurrent(cell, init, leaky):
     for i, seed in enumerate(seeds):
         torch.manual_seed(seed)
         core = Recurrent(
-            RecurrentConfig(
-                3, 6, cell=cell, leaky=leaky, init=init if cell not in ("lstm", "gru") else "auto"
-            )
+            RecurrentConfig(3, 6, cell=cell, leaky=leaky, init=init if cell not in ("lstm", "gru") else "auto")
         )
         expected, _ = core(x)
         torch.testing.assert_close(h[i], expected, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "cell,optimizer", [("relu", "nesterov"), ("lstm", "adam"), ("tanh", "sgd"), ("gru", "adam")]
-)
+@pytest.mark.parametrize("cell,optimizer", [("relu", "nesterov"), ("lstm", "adam"), ("tanh", "sgd"), ("gru", "adam")])
 def test_population_of_8_trains_like_8_separate_runs(cell, optimizer):
     """Same learning curves, diagnostics and outcomes to float tolerance, whatever else is in the batch.
 
@@ -60,11 +56,7 @@ def test_population_of_8_trains_like_8_separate_runs(cell, optimizer):
 
 
 def _params(n: int) -> dict[str, torch.Tensor]:
-    return {
-        "w": torch.randn(
-            n, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
-        ).requires_grad_()
-    }
+    return {"w": torch.randn(n, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()}
 
 
 def _loss(w: torch.Tensor) -> torch.Tensor:

@@ -71,9 +71,7 @@ def test_report_of_a_tiny_sweep(tmp_path):
     for name in summary["figures"]:
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     cells = (out / "cells.csv").read_text().splitlines()
-    assert len(cells) == 17 and cells[0].startswith(
-        "cell_id,kind,length,cell,init,lr,runs,successes,rate,ci_low"
-    )
+    assert len(cells) == 17 and cells[0].startswith("cell_id,kind,length,cell,init,lr,runs,successes,rate,ci_low")
     assert "| kind | length | lr |" in (out / "report.md").read_text()
 
 
