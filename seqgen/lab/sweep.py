@@ -79,6 +79,8 @@ def _save(out_dir: Path, population: Population, records: list[dict]) -> None:
         rec.update(cell_id=run.cell_id, settings=run.settings)
     payload = {"population_id": population.population_id, "spec": population.spec, "runs": records}
     write_text_atomic(out_dir / "runs" / f"{population.population_id}.json", json.dumps(payload))
+    log.debug("saved population %s: %d runs, %d succeeded", population.population_id, len(records),
+              sum(r["success"] for r in records))  # fmt: skip
 
 
 def run_sweep(
