@@ -69,7 +69,7 @@ def test_design_expands_blocks_and_collapses_gated_inits(design_file):
      ("seed = 1", "no \\[\\[block\\]\\]"), ("[[block]]\ninit = 'xavier'", "init 'xavier'")],
 )  # fmt: skip
 def test_bad_designs_are_one_clear_error(text, message):
-    import tomllib
+    from seqgen.lab.design import tomllib
 
     with pytest.raises(SeqgenError, match=message):
         expand(tomllib.loads(text))
