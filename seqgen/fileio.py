@@ -73,19 +73,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
     """All-or-nothing for several files: yield temp paths; on success rename them all, on any error
-    (disk full midway, Ctrl-C) delete the temps and any file this call already renamed into place."""
+    (disk full midway, Ctrl-C) delete the temps, and undo the renames already made: a new file is removed,
+    a file it replaced comes back (kept as a hard link until the end)."""
     name = f"{paths[0]} … {paths[-1]}" if len(paths) > 1 else paths[0] if paths else "output"
     with _named(name), contextlib.ExitStack() as stack:
         temps = [stack.enter_context(_staged(Path(p))) for p in paths]
         yield temps
-        done: list[Path] = []
+        done: list[tuple[Path, Path | None]] = []
         try:
             for tmp, path in zip(temps, paths):
-                os.replace(tmp, _real_target(Path(path)))
-                done.append(Path(path))
+                target = _real_target(Path(path))
+                backup = None
+                if target.exists():
+                    backup = stack.enter_context(_staged(target))
+                    backup.unlink()
+                    os.link(target, backup)
+                os.replace(tmp, target)
+                done.append((target, backup))
         except BaseException:
-            for path in done:
-                Path(path).unlink(missing_ok=True)
+            for target, backup in reversed(done):
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, target)
             raise
 
 

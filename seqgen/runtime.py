@@ -19,10 +19,20 @@ console = Console(stderr=True)
 log = logging.getLogger("seqgen")
 
 
+class _PlainHandler(logging.Handler):
+    """One unwrapped line per record on the console's stream, for logs, pipes and CI (no terminal)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not console.quiet:
+            console.file.write(f"{record.levelname} {record.getMessage()}\n")
+            console.file.flush()
+
+
 def setup_logging() -> None:
-    """Route library logging through one rich handler on stderr."""
-    if not any(isinstance(h, RichHandler) for h in log.handlers):
-        log.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+    """Route library logging through one handler on stderr: rich on a terminal, plain lines elsewhere."""
+    if not log.handlers:
+        handler = RichHandler(console=console, show_path=False, show_time=False)
+        log.addHandler(handler if console.is_terminal else _PlainHandler())
     log.setLevel(logging.INFO)
     log.propagate = False
 

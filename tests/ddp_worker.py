@@ -12,7 +12,7 @@ import sys
 
 import torch.distributed as dist
 
-import seqgen.core.train
+import seqgen.core.run_files
 from seqgen.cli import main
 from seqgen.music.train_music import MusicTask
 
@@ -55,7 +55,7 @@ if __name__ == "__main__":
     out, commands = sys.argv[1], [json.loads(a) for a in sys.argv[2:]]
     dist.init_process_group("gloo")
     for name in ("save_checkpoint", "write_text_atomic"):
-        setattr(seqgen.core.train, name, counted(getattr(seqgen.core.train, name)))
+        setattr(seqgen.core.run_files, name, counted(getattr(seqgen.core.run_files, name)))
     codes = []
     for command in commands:
         if command[0].startswith("interrupt@"):

@@ -49,8 +49,9 @@ def test_char_tokenizer_maps_unseen_characters_to_one_unknown_id():
 
 
 def test_sentencepiece_vocab_too_small_is_one_line_error():
-    with pytest.raises(SeqgenError, match="--vocab-size 100"):
+    with pytest.raises(SeqgenError, match="100: sentencepiece with byte fallback needs at least") as info:
         train_tokenizer("sentencepiece", TINY, vocab_size=100)
+    assert info.value.param == "vocab_size"
 
 
 @pytest.mark.parametrize(

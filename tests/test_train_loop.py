@@ -175,7 +175,7 @@ def test_resume_refuses_other_settings_or_no_checkpoint(tmp_path):
     other = DelayModel(RecurrentConfig(1, 9))
     with pytest.raises(SeqgenError, match="another model configuration .*hidden_size"):
         fit(DelayTask(), other, OPTIM, config(epochs=2), tmp_path, resume=True)
-    with pytest.raises(SeqgenError, match="optim.name .* resume with override to accept"):
+    with pytest.raises(SeqgenError, match=r"optim.name .* pass override \(--override\) to accept"):
         fit(DelayTask(), make_model(), OptimConfig(name="adam"), config(epochs=2), tmp_path, resume=True)
     with pytest.raises(SeqgenError, match="its state cannot seed adam"):
         fit(DelayTask(), make_model(), OptimConfig(name="adam"), config(epochs=2), tmp_path, resume=True,

@@ -89,7 +89,7 @@ def restore(
     )
     if changed and not override:
         raise SeqgenError(
-            f"{path}: resuming with other training settings ({changed}); resume with override to accept them"
+            f"{path}: resuming with other training settings ({changed}); pass override (--override) to accept them"
         )
     if ckpt["optim_config"]["name"] != optim_config.name:
         raise SeqgenError(
