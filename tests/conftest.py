@@ -52,17 +52,13 @@ class CliResult:
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run the real command line (`seqgen.cli.main`) in this process: the one way tests invoke the CLI."""
-    from seqgen.cli import main
+    from clirun import exit_code
 
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args) -> CliResult:
         capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+        code = exit_code(*args)
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 

@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from clirun import exit_code as cli
 
-from seqgen.cli import main
 from seqgen.music.sample import shipped_model
-
-
-def cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from seqgen.cli import main
+from clirun import exit_code as cli
 
 ARGS = ["train", "--cell", "gru", "--no-leaky", "--hidden", "8", "--embedding", "4", "--epochs", "3",
         "--batch-size", "4", "--chunk-len", "25", "--seed", "0", "--device", "cpu"]
@@ -35,13 +34,6 @@ def text(tmp_path_factory) -> Path:
     return path
 
 
-def cli(*args) -> int:
-    """Run `seqgen ARGS` in this process; its exit code."""
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def train(text: Path, out: Path, *extra) -> int:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from clirun import exit_code as cli
 
-from seqgen.cli import main
 from seqgen.music.sample import shipped_model
 
 JSB_MAT = Path(os.environ.get("SEQGEN_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data") \
@@ -24,12 +24,6 @@ TRAIN_TEXT = ["train", "--cell", "gru", "--no-leaky", "--hidden", "6", "--embedd
               "--chunk-len", "20", "--device", "cpu"]
 
 
-def cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def in_child(body: Callable[[], int], uid: int | None = None) -> int:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from clirun import exit_code as cli
 
-from seqgen.cli import main
 from seqgen.music.sample import shipped_model
 from seqgen.text.corpus import ptb_text
 
@@ -21,12 +21,6 @@ TEXT_MODEL = ["--cell", "gru", "--no-leaky", "--hidden", "6", "--embedding", "4"
               "--chunk-len", "20", "--device", "cpu", "--epochs", "1"]
 
 
-def cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def error_line(capfd, code: int) -> str:

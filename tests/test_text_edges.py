@@ -10,8 +10,8 @@ import sys
 
 import pytest
 import torch
+from clirun import exit_code as cli
 
-from seqgen.cli import main
 from seqgen.core.recurrent import RecurrentConfig
 from seqgen.text.model import TextLM, TextModelConfig
 from seqgen.text.sample import Utf8Guard, continue_text, sample_tokens
@@ -21,12 +21,6 @@ TEXT = "the cat sat on the mat. café, naïve — 東京 🙂\nand the dog ran f
 REPLACEMENTS = ("\ufffd", "\u2047")  # what decoding an unknown id or broken UTF-8 prints (� and ⁇)
 
 
-def cli(*args) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def random_model(tok) -> TextLM:
