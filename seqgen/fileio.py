@@ -8,11 +8,13 @@ atomically, and replacing one (e.g. /dev/null as root) would destroy something t
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from seqgen.errors import SeqgenError
 
@@ -122,6 +124,17 @@ def _staged(path: Path) -> Iterator[Path]:
         yield Path(tmp)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def json_safe(value: Any) -> Any:
+    """The same nested dicts and lists with non-finite floats as None, so that JSON written is strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def numbered_paths(out: Path, n: int, suffix: str | None = None) -> list[Path]:

@@ -21,10 +21,9 @@ def test_a_failed_rename_midway_restores_replaced_files_and_removes_new_ones(tmp
         return real_replace(src, dst)
 
     monkeypatch.setattr(fileio.os, "replace", failing_replace)
-    with pytest.raises(SeqgenError, match="No space left on device"):
-        with fileio.atomic_paths(paths) as temps:
-            for tmp, content in zip(temps, (b"new a", b"new b", b"new c")):
-                tmp.write_bytes(content)
+    with pytest.raises(SeqgenError, match="No space left on device"), fileio.atomic_paths(paths) as temps:
+        for tmp, content in zip(temps, (b"new a", b"new b", b"new c")):
+            tmp.write_bytes(content)
     monkeypatch.setattr(fileio.os, "replace", real_replace)
     assert old.read_bytes() == b"old song"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mid"]

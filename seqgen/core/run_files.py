@@ -19,7 +19,7 @@ from torch import nn
 from seqgen.checkpoint import has_training_state, load_checkpoint, save_checkpoint
 from seqgen.core.optim import OptimConfig
 from seqgen.errors import SeqgenError
-from seqgen.fileio import write_text_atomic
+from seqgen.fileio import json_safe, write_text_atomic
 from seqgen.runtime import log
 
 
@@ -127,11 +127,3 @@ def rng_state() -> dict[str, Any]:
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
-
-def json_safe(value: Any) -> Any:
-    """Non-finite floats become None so that every metrics line is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    return value

@@ -27,15 +27,9 @@ from seqgen.core.optim import (
     make_optimizer,
     set_learning_rate,
 )
-from seqgen.core.run_files import (
-    RunProgress,
-    json_safe,
-    remove_stale_temps,
-    restore,
-    rng_state,
-    save_epoch,
-)
+from seqgen.core.run_files import RunProgress, remove_stale_temps, restore, rng_state, save_epoch
 from seqgen.errors import SeqgenError
+from seqgen.fileio import json_safe
 from seqgen.runtime import choose_device, log, progress, seed_everything
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seqgen.experiments.grid import Budget, task_of
-from seqgen.fileio import write_text_atomic
+from seqgen.fileio import json_safe, write_text_atomic
 
 SUBSET_SEED = 0  # the pieces kept by a frame cap are the same for every row and every run
 
@@ -158,19 +158,8 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     record["wall_seconds_this_call"] = time.perf_counter() - started
     record["machine"] = f"{platform.machine()}, {torch.__version__}, {spec['device']}, 1 thread"
     record["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    write_text_atomic(spec["result"], json.dumps(_finite(record), indent=1, allow_nan=False) + "\n")
+    write_text_atomic(spec["result"], json.dumps(json_safe(record), indent=1, allow_nan=False) + "\n")
     return record
-
-
-def _finite(value: Any) -> Any:
-    """Non-finite floats become None so that the record is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _sizes(task: str, data: Any) -> dict[str, int]:

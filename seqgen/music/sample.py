@@ -116,7 +116,7 @@ def sample_music(
     gibbs_steps: int | None = None,
     primer: Path | None = None,
     primer_frames: int | None = None,
-    read: MidiReadOptions = MidiReadOptions(),
+    read: MidiReadOptions | None = None,
     tempo_bpm: float | None = None,
     program: int = 0,
     velocity: int = 80,
@@ -143,9 +143,9 @@ def sample_music(
     if seconds is not None:
         frames = max(1, round(seconds / quantisation.frame_seconds))
     frames = 128 if frames is None else frames
-    primer_roll = (
-        None if primer is None else load_primer(primer, RollFormat(quantisation, low_pitch, n_pitches), primer_frames, read)
-    )
+    read = read or MidiReadOptions()
+    primer_fmt = RollFormat(quantisation, low_pitch, n_pitches)
+    primer_roll = None if primer is None else load_primer(primer, primer_fmt, primer_frames, read)
     if primer_roll is not None and primer_roll.shape[0] >= frames:
         raise SeqgenError(
             f"{primer}: the primer has {primer_roll.shape[0]} frames but the song only {frames} "
