@@ -51,24 +51,27 @@ def valid_curves(grid: Grid, out: Path, path: Path) -> Path:
 
 
 def test_scores(grid: Grid, out: Path, path: Path) -> Path:
-    """Final test score per row (horizontal bars), a panel per dataset; missing cells are left empty."""
+    """Final test score per row (one dot each), a panel per dataset; missing cells are left out."""
     plt, fig, axes = _panels(len(grid.datasets))
     for ax, dataset in zip(axes, grid.datasets):
         labels, values = [], []
         for key, label in rows_of(grid):
+            if key.startswith("out-") and key.removeprefix("out-") not in grid.output_kinds(dataset):
+                continue
             record = record_of(grid, out, dataset, key)
             if record is not None and record["status"] == "ok":
                 labels.append(label)
                 values.append(record["test"]["score"])
-        ax.barh(range(len(values)), values, color="tab:blue")
+        ax.plot(values, range(len(values)), "o", color="tab:blue")
         ax.set_yticks(range(len(values)), labels, fontsize=7)
         ax.invert_yaxis()
         for i, v in enumerate(values):
-            ax.annotate(f"{v:.3f}", (v, i), fontsize=7, va="center")
+            ax.annotate(f" {v:.3f}", (v, i), fontsize=7, va="center")
         if values:
             lo, hi = min(values), max(values)
             pad = max(hi - lo, 0.05) * 0.3
             ax.set_xlim(lo - pad, hi + pad)
         unit = "bits/char (lower is better)" if task_of(dataset) == "text" else "nats/frame (higher is better)"
         ax.set(title=TITLES.get(dataset, dataset), xlabel=f"test {unit}")
+        ax.grid(alpha=0.3)
     return _save(plt, fig, path)

@@ -11,16 +11,17 @@ from seqgen.experiments.runner import best_row, read_result
 
 
 def cell_text(record: dict[str, Any] | None) -> str:
-    """A cell's test score (−8.71, or 1.52 for bits/char; ± stderr for AIS), or why it has none."""
+    """A cell's test score (−8.71, or 1.52 for bits/char; for AIS ± stderr, the reverse-AIS bound and the frames
+    scored), or why it has none."""
     if record is None:
         return "not run"
     if record["status"] != "ok":
         return record["status"]
     test = record["test"]
-    text = f"{test['score']:.3f}".replace("-", "−")
-    if test.get("stderr"):
-        text += f" ± {test['stderr']:.3f} (AIS)"
-    return text
+    text = f"{test['score']:.3f}"
+    if test.get("estimator", "exact") != "exact":
+        text += f" ± {test['stderr']:.3f} ({test['estimator']}; reverse {test['lower']:.3f}; {test['frames']:,} frames)"
+    return text.replace("-", "−")
 
 
 def rows_of(grid: Grid) -> list[tuple[str, str]]:
