@@ -146,9 +146,7 @@ def score_checkpoint(
             raise SeqgenError(f"{midi}: no frames to score (the file holds no notes)")
         rolls = [roll]
     else:
-        from seqgen.music.datasets import load_dataset
-
-        from seqgen.music.datasets import MidiInput
+        from seqgen.music.datasets import MidiInput, load_dataset
 
         dataset = load_dataset(data, midi=MidiInput(fmt.low_pitch, fmt.n_pitches))
         if split not in dataset.splits:
