@@ -66,7 +66,8 @@ def build_configs(task: str, options: dict[str, Any], n_inputs: int | None = Non
 
             model = make_config(
                 options.get("preset"), kind=options.get("model"), n_visible=n_inputs, rnn_hidden=options.get("hidden"),
-                cond_hidden=options.get("cond_hidden"), cd_k=options.get("cd_k"), **recurrent,
+                cond_hidden=options.get("cond_hidden"), cd_k=options.get("cd_k"),
+                weight_init=options.get("weight_init"), **recurrent,
             )  # fmt: skip
         else:
             from seqgen.text.model import TextModelConfig

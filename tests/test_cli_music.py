@@ -65,7 +65,7 @@ def test_bad_midi_file_is_one_line_error(cli, trained, tmp_path):
 def test_train_music_and_score_dataset_split(cli, tmp_path):
     proc = cli("train-music", "--data", JSB_MAT, "--model", "rnn-rbm", "--rnn-hidden", "8", "--cond-hidden", "6",
                   "--epochs", "1", "--batch-size", "64", "--cd-k", "1", "--valid-ais-runs", "2",
-                  "--valid-ais-steps", "5", "--device", "cpu", "--out", tmp_path)
+                  "--valid-ais-steps", "5", "--pretrain-epochs", "1", "--device", "cpu", "--out", tmp_path)
     assert proc.code == 0, proc.stderr
     assert {"best.pt", "last.pt", "metrics.jsonl"} <= {p.name for p in tmp_path.iterdir()}
     proc = cli("score", "--data", JSB_MAT, "--split", "test", "--model", tmp_path / "best.pt", "--json",

@@ -35,6 +35,7 @@ MomentumSchedule = Choice("MomentumSchedule", {v: v for v in ("constant", "sutsk
 Device = Choice("Device", {v: v for v in ("auto", "cpu", "cuda")})
 ModelKind = Choice("ModelKind", {v: v for v in ("rnn-nade", "rnn-rbm", "rnn")})
 Preset = Choice("Preset", {v: v for v in ("paper-nade", "paper-rbm", "paper-rnn", "gru-nade")})
+WeightInit = Choice("WeightInit", {v: v for v in ("default", "small")})
 TokenizerKind = Choice("TokenizerKind", {v: v for v in ("char", "word", "sentencepiece")})
 SpModel = Choice("SpModel", {v: v for v in ("unigram", "bpe")})
 Split = Choice("Split", {v: v for v in ("train", "valid", "test")})
@@ -109,6 +110,9 @@ MODEL_OPTS = [
     _o("dropout", float | None, None, "Dropout on the recurrent outputs. Default: music the preset's, text 0.",
        panel=M, min=0.0, max=0.99),
     _o("cd_k", int | None, None, "Gibbs steps of CD-k training (RNN-RBM). Default: 15.", tasks=MUSIC, panel=M, min=1),
+    _o("weight_init", WeightInit | None, None, "small: the 2012 RNN-RBM tutorial's initialisation (conditional "
+       "weights N(0, 0.01²), RNN weights N(0, 1e-4²), zero biases); default: PyTorch's and the core's. "
+       "Default: the preset's (small for paper-rbm).", tasks=MUSIC, panel=M),
     _o("embedding", int | None, None, "Token embedding size. Default: 64.", tasks=TEXT, panel=M, min=1),
 ]
 OPTIM_OPTS = [
@@ -139,8 +143,12 @@ TRAIN_OPTS = [
        "stops early. Default: music 20, text 5.", panel=T, min=0),
     _o("transpose", int, 0, "Augment: shift each training piece by a random number of semitones in ±K.",
        tasks=MUSIC, panel=T, min=0, max=24),
-    _o("valid_ais_runs", int, 4, "RNN-RBM validation: AIS runs per frame.", tasks=MUSIC, panel=T, min=2),
-    _o("valid_ais_steps", int, 100, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
+    _o("pretrain_epochs", int | None, None, "Epochs of CD/NLL training of the NADE or RBM alone on single frames "
+       "before the RNN (the 2012 paper's pretraining). Default: 60 for an RNN-RBM, 0 otherwise.",
+       tasks=MUSIC, panel=T, min=0),
+    _o("valid_ais_runs", int, 8, "RNN-RBM validation: AIS runs per frame (its ranking of models matches a "
+       "1,000-step reference: results/bench_ais.json).", tasks=MUSIC, panel=T, min=2),
+    _o("valid_ais_steps", int, 20, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
     SEED,
     DEVICE,
     _o("nproc", int, 1, "Data-parallel processes on this machine: relaunches the command under torchrun (one GPU "

@@ -88,7 +88,7 @@ def _preset(kind: str, rnn_hidden: int = 100, cond_hidden: int = 150, **recurren
 # generating). NADE and plain RNN: the same sizes (ICML 2012 chose sizes per dataset on validation and
 # does not list them per model). "gru-nade" is our larger modern variant used for the JSB targets.
 PRESETS: dict[str, MusicModelConfig] = {
-    "paper-rbm": _preset("rnn-rbm"),
+    "paper-rbm": replace(_preset("rnn-rbm"), weight_init="small"),  # the tutorial's init (results/jsb-rnn-rbm-*.json)
     "paper-nade": _preset("rnn-nade"),
     "paper-rnn": _preset("rnn"),
     "gru-nade": _preset("rnn-nade", 200, 200, cell="gru", dropout=0.3),

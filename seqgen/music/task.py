@@ -16,6 +16,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _pretrain_epochs(given: int | None, kind: str) -> int:
+    """Pretraining of the conditional on single frames: 60 epochs for the RBM, which needs it (results/
+    jsb-rnn-rbm-*.json), none for NADE and Bernoulli, which learn fast without it."""
+    return given if given is not None else (60 if kind == "rnn-rbm" else 0)
+
+
 class MusicSpec:
     """RNN-NADE, RNN-RBM and RNN models of piano-rolls."""
 
@@ -38,6 +44,7 @@ class MusicSpec:
             dataset, configs.model, configs.optim, configs.train, options["out"], resume=options["resume"],
             override=options["override"], valid_ais_runs=options["valid_ais_runs"],
             valid_ais_steps=options["valid_ais_steps"], transpose=options["transpose"],
+            pretrain_epochs=_pretrain_epochs(options["pretrain_epochs"], configs.model.kind),
         )  # fmt: skip
         best = (
             "none yet"
