@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from seqgen.build import RunConfigs
 from seqgen.core.optim import OptimConfig
 from seqgen.core.train import TrainConfig
 from seqgen.music.model import make_config
@@ -31,7 +32,7 @@ def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     config = make_config(kind="rnn-nade", rnn_hidden=8, cond_hidden=6)
     optim, train = OptimConfig(name="adam", lr=1e-2), TrainConfig(epochs=2, batch_size=4, device="cpu")
-    train_music(dataset, config, optim, train, out)
+    train_music(dataset, RunConfigs(config, optim, train), out)
     return out / "best.pt"
 
 

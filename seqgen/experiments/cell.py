@@ -71,7 +71,7 @@ def _train(task: str, data: Any, options: dict[str, Any]):
 
         configs = build_configs("music", options, n_inputs=data.n_pitches)
         result = train_music(
-            data, configs.model, configs.optim, configs.train, options["out"], resume=options["resume"],
+            data, configs, options["out"], resume=options["resume"],
             valid_ais_runs=options["valid_ais_runs"], valid_ais_steps=options["valid_ais_steps"],
         )  # fmt: skip
     else:
@@ -79,9 +79,8 @@ def _train(task: str, data: Any, options: dict[str, Any]):
 
         configs = build_configs("text", options)
         result = train_text(
-            data, tokenizer=options["tokenizer"], vocab_size=options["vocab_size"], sp_model=options["sp_model"],
-            model_config=configs.model, optim_config=configs.optim, train_config=configs.train,
-            out_dir=options["out"], resume=options["resume"],
+            data, configs, options["out"], tokenizer=options["tokenizer"], vocab_size=options["vocab_size"],
+            sp_model=options["sp_model"], resume=options["resume"],
         )  # fmt: skip
     return configs, result
 

@@ -41,7 +41,7 @@ class MusicSpec:
         dataset = load_dataset(options["data"], midi=midi_input(options))
         configs = build_configs("music", options, n_inputs=dataset.n_pitches)
         result = train_music(
-            dataset, configs.model, configs.optim, configs.train, options["out"], resume=options["resume"],
+            dataset, configs, options["out"], resume=options["resume"],
             override=options["override"], valid_ais_runs=options["valid_ais_runs"],
             valid_ais_steps=options["valid_ais_steps"], transpose=options["transpose"],
             pretrain_epochs=_pretrain_epochs(options["pretrain_epochs"], configs.model.kind),

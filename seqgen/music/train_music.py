@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqgen.core.optim import OptimConfig
+from seqgen.build import RunConfigs
 from seqgen.core.train import FitResult, StepLoss, TrainConfig, fit
 from seqgen.errors import SeqgenError
 from seqgen.music.batching import roll_batches
-from seqgen.music.model import MusicModel, MusicModelConfig
+from seqgen.music.model import MusicModel
 from seqgen.music.score import score_rolls
 
 
@@ -105,9 +105,7 @@ class MusicTask:
 
 def train_music(
     dataset,
-    model_config: MusicModelConfig,
-    optim_config: OptimConfig,
-    train_config: TrainConfig,
+    configs: RunConfigs,
     out_dir: str | Path,
     *,
     resume: bool = False,
@@ -117,11 +115,13 @@ def train_music(
     transpose: int = 0,
     pretrain_epochs: int = 0,
 ) -> FitResult:
-    """Train a MusicModel on a PianoRollDataset; writes best.pt, last.pt and metrics.jsonl in `out_dir`.
+    """Train a MusicModel (`configs` from seqgen.build) on a PianoRollDataset; writes best.pt, last.pt and
+    metrics.jsonl in `out_dir`.
 
     `transpose` > 0 augments the training split with random transpositions of up to that many semitones.
     `pretrain_epochs` > 0 first fits the conditional on single frames (`pretrain_conditional`; not on resume).
     """
+    model_config, train_config = configs.model, configs.train
     if model_config.n_visible != dataset.n_pitches:
         raise SeqgenError(
             f"dataset {dataset.name} has {dataset.n_pitches} pitches but the model expects {model_config.n_visible}"
@@ -134,7 +134,7 @@ def train_music(
     model = MusicModel(model_config)
     if pretrain_epochs > 0 and not resume:
         pretrain_conditional(model, dataset.splits["train"], pretrain_epochs, seed=train_config.seed)
-    return fit(task, model, optim_config, train_config, out_dir, resume=resume, override=override)
+    return fit(task, model, configs.optim, train_config, out_dir, resume=resume, override=override)
 
 
 # --- conditional pretraining (issue 8) ---

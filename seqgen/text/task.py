@@ -33,9 +33,8 @@ class TextSpec:
         )  # fmt: skip
         configs = build_configs("text", options)
         result = train_text(
-            corpus, tokenizer=options["tokenizer"], vocab_size=options["vocab_size"], sp_model=options["sp_model"],
-            model_config=configs.model, optim_config=configs.optim, train_config=configs.train,
-            out_dir=options["out"], resume=options["resume"], override=options["override"],
+            corpus, configs, options["out"], tokenizer=options["tokenizer"], vocab_size=options["vocab_size"],
+            sp_model=options["sp_model"], resume=options["resume"], override=options["override"],
         )  # fmt: skip
         if not result.best_epoch:
             return f"no epoch completed; checkpoints in {options['out']}", result.interrupted

@@ -15,13 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqgen.build import RunConfigs
 from seqgen.checkpoint import load_checkpoint
-from seqgen.core.optim import OptimConfig
 from seqgen.core.train import FitResult, StepLoss, TrainConfig, fit
 from seqgen.errors import SeqgenError
 from seqgen.runtime import log
 from seqgen.text.corpus import TextCorpus
-from seqgen.text.model import LN2, TextLM, TextModelConfig
+from seqgen.text.model import LN2, TextLM
 from seqgen.text.score import score_text
 from seqgen.text.tokenizer import Tokenizer, tokenizer_from_dict, train_tokenizer
 
@@ -103,21 +103,18 @@ class TextTask:
 
 def train_text(
     corpus: TextCorpus,
+    configs: RunConfigs,
+    out_dir: str | Path,
     *,
     tokenizer: str | None = None,
     vocab_size: int | None = None,
     sp_model: str = "unigram",
-    model_config: TextModelConfig,
-    optim_config: OptimConfig,
-    train_config: TrainConfig,
-    out_dir: str | Path,
     resume: bool = False,
     override: bool = False,
 ) -> FitResult:
-    """Fit a tokenizer (or reuse the resumed run's) and train a TextLM; writes best.pt, last.pt, metrics.jsonl.
-
-    `model_config.vocab_size` is replaced by the tokenizer's.
-    """
+    """Fit a tokenizer (or reuse the resumed run's) and train a TextLM (`configs` from seqgen.build); writes
+    best.pt, last.pt and metrics.jsonl. The model's `vocab_size` is replaced by the tokenizer's."""
+    train_config = configs.train
     last = Path(out_dir) / "last.pt"
     if resume and last.is_file():
         ckpt = load_checkpoint(last)
@@ -134,8 +131,8 @@ def train_text(
         corpus.name, f"{len(task.stream) - 1:,}", tok.vocab_size, task.chars_per_token,
     )  # fmt: skip
     torch.manual_seed(train_config.seed)
-    model = TextLM(replace(model_config, vocab_size=tok.vocab_size))
-    result = fit(task, model, optim_config, train_config, out_dir, resume=resume, override=override)
+    model = TextLM(replace(configs.model, vocab_size=tok.vocab_size))
+    result = fit(task, model, configs.optim, train_config, out_dir, resume=resume, override=override)
     if not math.isfinite(result.best_valid):
         log.warning("no epoch completed with a finite validation score")
     return result
