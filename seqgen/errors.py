@@ -13,3 +13,9 @@ class SeqgenError(Exception):
     def __init__(self, message: str, param: str | None = None):
         super().__init__(message)
         self.param = param
+
+
+def check_choice(param: str, value: object, choices: tuple[str, ...]) -> None:
+    """ValueError naming the parameter when `value` is not one of `choices` (configs validate with it)."""
+    if value not in choices:
+        raise ValueError(f"{param} {value!r}: expected one of {', '.join(choices)}")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from seqgen.errors import check_choice
+
 OPTIMIZERS = ("nesterov", "sgd", "adam")
 MOMENTUM_SCHEDULES = ("constant", "sutskever")
 LR_SCHEDULES = ("constant", "exponential", "step")
@@ -100,14 +102,9 @@ class OptimConfig:
     lr_step: int = 10
 
     def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.name!r}: expected one of {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr schedule {self.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}")
-        if self.momentum_schedule not in MOMENTUM_SCHEDULES:
-            raise ValueError(
-                f"momentum schedule {self.momentum_schedule!r}: expected one of {', '.join(MOMENTUM_SCHEDULES)}"
-            )
+        check_choice("optimizer", self.name, OPTIMIZERS)
+        check_choice("lr schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("momentum schedule", self.momentum_schedule, MOMENTUM_SCHEDULES)
 
 
 def make_optimizer(params: Iterable, config: OptimConfig) -> torch.optim.Optimizer:

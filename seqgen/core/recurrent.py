@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from seqgen.errors import check_choice
+
 CELLS = ("tanh", "relu", "sigmoid", "lstm", "gru")
 INITS = ("auto", "identity", "orthogonal", "gaussian")
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
@@ -40,10 +42,8 @@ class RecurrentConfig:
     init_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell {self.cell!r}: expected one of {', '.join(CELLS)}")
-        if self.init not in INITS:
-            raise ValueError(f"init {self.init!r}: expected one of {', '.join(INITS)}")
+        check_choice("cell", self.cell, CELLS)
+        check_choice("init", self.init, INITS)
         if self.leaky and self.cell in ("lstm", "gru"):
             raise ValueError(f"leaky integration applies to tanh/relu/sigmoid units, not {self.cell}")
         if self.tau_max < 1.0:

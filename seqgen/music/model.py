@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
+from seqgen.errors import check_choice
 from seqgen.music.ais import AISSettings
 from seqgen.music.conditionals import NADE, RBM, Bernoulli, Biases, Conditional
 
@@ -45,10 +46,8 @@ class MusicModelConfig:
     # --- end ---
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind {self.kind!r}: expected one of {', '.join(KINDS)}")
-        if self.weight_init not in WEIGHT_INITS:
-            raise ValueError(f"weight_init {self.weight_init!r}: expected one of {', '.join(WEIGHT_INITS)}")
+        check_choice("kind", self.kind, KINDS)
+        check_choice("weight_init", self.weight_init, WEIGHT_INITS)
         if self.recurrent.input_size != self.n_visible:
             self.recurrent = replace(self.recurrent, input_size=self.n_visible)
 
