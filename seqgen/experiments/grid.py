@@ -164,11 +164,11 @@ GRIDS: dict[str, dict[bool, Grid]] = {
         True: Grid(
             "paper2013-quick",
             {
-                "jsb": Budget(6, 4, 4_000, 1_500, 1_500, rbm_valid_cap=300, rbm_test_cap=300),
-                "nottingham": Budget(3, 8, 4_000, 1_500, 1_500, rbm_valid_cap=300, rbm_test_cap=300),
-                "musedata": Budget(3, 8, 4_000, 1_500, 1_500, rbm_valid_cap=300, rbm_test_cap=300),
-                "piano-midi": Budget(3, 8, 4_000, 1_500, 1_500, rbm_valid_cap=300, rbm_test_cap=300),
-                "ptb-char": Budget(1, 32, train_cap=100_000, valid_cap=20_000, test_cap=20_000),
+                "jsb": Budget(10, 4, 8_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
+                "nottingham": Budget(4, 8, 15_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
+                "musedata": Budget(4, 8, 15_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
+                "piano-midi": Budget(4, 8, 15_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
+                "ptb-char": Budget(1, 32, train_cap=300_000, valid_cap=30_000, test_cap=50_000),
             },
             SETTINGS,
             ais_runs=20,
