@@ -6,7 +6,7 @@ option means the same everywhere and has one default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from seqgen.core.optim import OptimConfig
@@ -60,7 +60,7 @@ def build_configs(task: str, options: dict[str, Any], n_inputs: int | None = Non
             patience=options["patience"], clip=options["clip"], l1=options["l1"], seed=options["seed"],
             device=options["device"],
         )  # fmt: skip
-        recurrent = {k: options[k] for k in RECURRENT_OPTIONS if options.get(k) is not None}
+        recurrent = {k: options[k] for k in RECURRENT_OPTIONS if options.get(k) not in (None, "auto")}
         if task == "music":
             from seqgen.music.model import make_config
 
@@ -69,12 +69,15 @@ def build_configs(task: str, options: dict[str, Any], n_inputs: int | None = Non
                 cond_hidden=options.get("cond_hidden"), cd_k=options.get("cd_k"),
                 weight_init=options.get("weight_init"), **recurrent,
             )  # fmt: skip
+            rnn = model.recurrent
         else:
             from seqgen.text.model import TextModelConfig
 
             embedding = options["embedding"]
             rnn = RecurrentConfig(embedding, options["hidden"], **recurrent)
             model = TextModelConfig(n_inputs or 1, embedding, rnn)
+        if options.get("leaky") == "auto":  # leaky where the cell has it (tanh, relu, sigmoid), not LSTM/GRU
+            model = replace(model, recurrent=replace(rnn, leaky=rnn.cell not in ("lstm", "gru")))
     except ValueError as exc:
         raise SeqgenError(str(exc)) from None
     return RunConfigs(model, optim, train)

@@ -120,3 +120,10 @@ def test_state_detach_repeat_and_lstm_layout():
 def test_bad_config_is_refused(kw):
     with pytest.raises(ValueError):
         RecurrentConfig(5, 7, **kw)
+
+
+@pytest.mark.parametrize("cell,leaky", VARIANTS)
+def test_an_empty_batch_gives_empty_outputs(cell, leaky):
+    """A data-parallel rank may get no sequences of the last batch: every cell must accept B = 0."""
+    h, state = make(cell, leaky)(torch.zeros(0, 6, 5))
+    assert h.shape == (0, 6, 7) and state.h.shape == (0, 7)

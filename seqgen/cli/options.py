@@ -99,7 +99,7 @@ MODEL_OPTS = [
        tasks=MUSIC, panel=M, min=1),
     _o("cell", Cell | None, None, "Recurrent unit. Default: music the preset's (tanh), text tanh.", panel=M),
     _o("leaky", bool | None, None, "Leaky integration with a learned leak per unit (tanh, relu, sigmoid). "
-       "Default: music off, text on.", "--leaky/--no-leaky", panel=M),
+       "Default: on for tanh, relu and sigmoid units, off for LSTM and GRU.", "--leaky/--no-leaky", panel=M),
     _o("learn_alpha", bool | None, None, "Learn the leak α per unit, or keep it at its initial value. Default: learn.",
        "--learn-alpha/--fixed-alpha", panel=M),
     _o("tau_max", float | None, None, "Largest initial leaky time constant, in steps. Default: 100.", panel=M, min=1.0),
@@ -117,25 +117,28 @@ MODEL_OPTS = [
 ]
 OPTIM_OPTS = [
     _o("optimizer", Optimizer | None, None, "nesterov: the simplified Nesterov momentum of Bengio et al. 2013; "
-       "sgd: classical momentum; adam. Default: music adam, text nesterov.", panel=O),
-    _o("lr", float | None, None, "Learning rate ε. Default: music 0.001, text 1.0.", panel=O, min=0.0),
-    _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule). Default: 0.9.",
+       "sgd: classical momentum; adam. Default: nesterov.", panel=O),
+    _o("lr", float | None, None, "Learning rate ε (at epoch 0). Default: music 0.5, text 1.0.", panel=O, min=0.0),
+    _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule). "
+       "Default: music 0.95, text 0.9.",
        panel=O, min=0.0, max=0.9999),
     _o("momentum_schedule", MomentumSchedule | None, None, "constant μ, or sutskever: μ_t = min(1 − 2^(−1 − "
-       "log2(⌊t/250⌋ + 1)), μ_max). Default: constant.", panel=O),
+       "log2(⌊t/250⌋ + 1)), μ_max). Default: music sutskever, text constant.", panel=O),
     _o("lr_schedule", LrSchedule | None, None, "Per-epoch learning rate: constant, exponential (ε·γ^e) or "
-       "step (ε·γ^⌊e/lr_step⌋). Default: constant.", panel=O),
-    _o("lr_decay", float | None, None, "γ of the learning-rate schedule. Default: 1.", panel=O, min=0.0),
+       "step (ε·γ^⌊e/lr_step⌋). Default: music exponential, text constant.", panel=O),
+    _o("lr_decay", float | None, None, "γ of the learning-rate schedule. Default: music 0.9, text 1.", panel=O,
+       min=0.0),
     _o("lr_step", int | None, None, "Epochs per step of the step schedule. Default: 10.", panel=O, min=1),
-    _o("clip", float | None, None, "Gradient-norm clipping threshold; 0 turns clipping off. Default: music 5, text 1.",
+    _o("clip", float | None, None, "Gradient-norm clipping threshold; 0 turns clipping off. "
+       "Default: music 10, text 1.",
        panel=O, min=0.0),
     _o("l1", float | None, None, "Weight of the L1 penalty on ReLU activations; 0 is off. Default: 0.",
        panel=O, min=0.0),
 ]
 TRAIN_OPTS = [
     _o("epochs", int | None, None, "Epochs to train (a resumed run counts its earlier epochs). "
-       "Default: music 100, text 20.", panel=T, min=1),
-    _o("batch_size", int | None, None, "Sequences (music pieces, text rows) per mini-batch. Default: music 16, "
+       "Default: music 30, text 20.", panel=T, min=1),
+    _o("batch_size", int | None, None, "Sequences (music pieces, text rows) per mini-batch. Default: music 4, "
        "text 32.", panel=T, min=1),
     _o("chunk_len", int | None, None, "Frames or tokens per truncated-BPTT chunk (the state is carried between). "
        "Default: music 200, text 100.", panel=T, min=1),
@@ -188,21 +191,25 @@ MIDI_INPUT = [
 TRAIN = MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS + MIDI_INPUT
 
 # The products' values of the shared training options, and why they differ.
+# Both products default to the 2013 paper's method: simplified Nesterov momentum, clipping, leaky units (on the
+# cells that have them: "auto"). On JSB it ends level with the best Adam run (gap 0.0002 nats/frame at 30
+# epochs) and reaches test -6.0 in 13 s of training (docs/reproduce.md, results/reproduce/optimizer-gap/).
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "music": {
-        "optimizer": "adam", "lr": 1e-3,  # measured best on JSB so far (results/README.md)
-        "clip": 5.0, "epochs": 100, "batch_size": 16,  # pieces are short: 100 epochs take minutes
+        "lr": 0.5, "lr_schedule": "exponential", "lr_decay": 0.9,  # large steps early, settled by epoch 30
+        "momentum": 0.95, "momentum_schedule": "sutskever",  # μ rises to 0.95 as in the paper
+        "clip": 10.0, "epochs": 30, "batch_size": 4,  # JSB's 229 pieces: 58 steps per epoch
         "chunk_len": 200, "patience": 20,  # most pieces fit one chunk; RBM validation is noisy
     },
     "text": {
-        "optimizer": "nesterov", "lr": 1.0,  # the 2013 paper's recipe, 1.50 bpc on PTB chars
+        "lr": 1.0, "lr_schedule": "constant", "lr_decay": 1.0,  # 1.50 bpc on PTB chars (results/ptb-char.json)
+        "momentum": 0.9, "momentum_schedule": "constant",
         "clip": 1.0, "epochs": 20, "batch_size": 32,  # one PTB epoch is 5M characters
-        "chunk_len": 100, "patience": 5, "hidden": 512, "leaky": True,
+        "chunk_len": 100, "patience": 5, "hidden": 512,
     },
 }
 SHARED_DEFAULTS: dict[str, Any] = {
-    "momentum": 0.9, "momentum_schedule": "constant", "lr_schedule": "constant", "lr_decay": 1.0,
-    "lr_step": 10, "l1": 0.0, "embedding": 64,
+    "optimizer": "nesterov", "leaky": "auto", "lr_step": 10, "l1": 0.0, "embedding": 64,
 }
 
 SAMPLE = [

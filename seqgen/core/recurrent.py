@@ -164,7 +164,7 @@ class Recurrent(nn.Module):
 
     def _forward_loop(self, x: Tensor, h: Tensor) -> Tensor:
         """Time loop for leaky or sigmoid units; W_vu x_t + b_u for all t in one matmul [B, T, H]."""
-        drive = torch.addmm(self.b_u, x.reshape(-1, x.shape[-1]), self.W_vu.t()).view(*x.shape[:2], -1)
+        drive = torch.addmm(self.b_u, x.reshape(-1, x.shape[-1]), self.W_vu.t()).view(*x.shape[:2], len(self.b_u))
         f = _ACTIVATIONS[self.config.cell]
         w_uu_t, alpha = self.W_uu.t(), self.alpha
         outputs = []
