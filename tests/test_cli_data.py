@@ -99,3 +99,9 @@ def test_bad_midi_file_exits_nonzero_with_one_line_and_no_traceback(cli, tmp_pat
     line = result.one_line_error()
     assert result.code == 1 and result.stdout == ""
     assert line.startswith(f"error: {path}: ") and problem in line
+
+
+def test_an_error_naming_a_file_with_brackets_prints_the_name_verbatim(cli, tmp_path):
+    path = tmp_path / "[bold]take 1[/bold].mid"
+    path.write_bytes(b"x")
+    assert cli("data", "info", path).one_line_error().startswith(f"error: {path}: ")

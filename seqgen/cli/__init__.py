@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:  # a command's typer.Exit(130) comes back as a return value here
             sys.exit(code)
     except (SeqgenError, OSError, MemoryError) as exc:
-        console.print(f"[red]error:[/red] {error_line(exc)}", highlight=False, soft_wrap=True, markup=True)
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(error_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         console.print("interrupted", highlight=False)
