@@ -102,6 +102,6 @@ def test_bad_midi_file_exits_nonzero_with_one_line_and_no_traceback(cli, tmp_pat
 
 
 def test_an_error_naming_a_file_with_brackets_prints_the_name_verbatim(cli, tmp_path):
-    path = tmp_path / "[bold]take 1[/bold].mid"
+    path = tmp_path / "[bold]take [red]1.mid"
     path.write_bytes(b"x")
     assert cli("data", "info", path).one_line_error().startswith(f"error: {path}: ")
