@@ -7,13 +7,12 @@ import random
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from seqgen.errors import SeqgenError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used, so that `seqgen --help` stays fast
     import torch
+    from rich.progress import Progress
 
 console = Console(stderr=True)
 log = logging.getLogger("seqgen")
@@ -31,8 +30,12 @@ class _PlainHandler(logging.Handler):
 def setup_logging() -> None:
     """Route library logging through one handler on stderr: rich on a terminal, plain lines elsewhere."""
     if not log.handlers:
-        handler = RichHandler(console=console, show_path=False, show_time=False)
-        log.addHandler(handler if console.is_terminal else _PlainHandler())
+        if console.is_terminal:
+            from rich.logging import RichHandler
+
+            log.addHandler(RichHandler(console=console, show_path=False, show_time=False))
+        else:
+            log.addHandler(_PlainHandler())
     log.setLevel(logging.INFO)
     log.propagate = False
 
@@ -81,6 +84,8 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
 
 def progress(transient: bool = False) -> Progress:
     """A rich progress bar on stderr with the columns every long command uses."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
