@@ -132,3 +132,10 @@ def test_transposition_shifts_each_sequence_and_drops_notes_outside():
         assert -2 <= shift <= 2 and keys == [k + shift for k in (4, 9) if k + shift < 10]
         assert torch.equal(song[0], song[1])
     assert len(shifts) > 1
+
+
+def test_a_checkpoint_with_the_roll_format_entries_at_the_top_of_data_still_loads(tmp_path):
+    ckpt = checkpoint_of(tiny("rnn-nade"))
+    ckpt["data"] = {**ckpt["data"].pop("roll_format"), "dataset": "toy"}
+    model = get_task("music").load(ckpt, tmp_path / "m.pt", "cpu")
+    assert (model.roll_format.low_pitch, model.roll_format.n_pitches) == (21, 12)

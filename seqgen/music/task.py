@@ -68,7 +68,8 @@ class MusicSpec:
             config = MusicModelConfig.from_dict(ckpt["model_config"])
             model = MusicModel(config)
             load_weights(model, ckpt["state_dict"])
-            model.roll_format = RollFormat.from_dict(ckpt["data"]["roll_format"])
+            data = ckpt["data"]  # format-2 checkpoints of development builds kept the entries at the top level
+            model.roll_format = RollFormat.from_dict(data.get("roll_format", data))
             if model.roll_format.n_pitches != config.n_visible:
                 raise ValueError(
                     f"its roll has {model.roll_format.n_pitches} pitches, the model {config.n_visible}"
