@@ -8,8 +8,10 @@ import sys
 
 import typer
 
+import seqgen
 from seqgen.cli import data, reproduce, sample, score, train
 from seqgen.errors import SeqgenError
+from seqgen.lab.cli import app as lab_app
 
 app = typer.Typer(
     name="seqgen",
@@ -26,24 +28,12 @@ app.command("sample")(sample.sample)
 app.command("score")(score.score)
 app.command("reproduce")(reproduce.reproduce)
 app.add_typer(data.app, name="data")
-
-
-def _add_lab() -> None:
-    """Mount `seqgen lab` (the long-term-dependency lab) when its package is present."""
-    if any(group.name == "lab" for group in app.registered_groups):
-        return
-    try:
-        from seqgen.lab.cli import app as lab_app
-    except ImportError:
-        return
-    app.add_typer(lab_app, name="lab")
+app.add_typer(lab_app, name="lab")
 
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
-        typer.echo(f"seqgen {version('seqgen')}")
+        typer.echo(f"seqgen {seqgen.__version__}")
         raise typer.Exit()
 
 
@@ -72,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
 
     console.quiet = int(os.environ.get("RANK", "0")) > 0  # under torchrun, rank 0 alone speaks
     setup_logging()
-    _add_lab()
     try:
         code = app(args=argv, prog_name="seqgen", standalone_mode=False)
         if isinstance(code, int) and code:  # a command's typer.Exit(130) comes back as a return value here
