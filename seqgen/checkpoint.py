@@ -159,6 +159,14 @@ def load_weights(model: torch.nn.Module, state_dict: dict[str, Any]) -> None:
     model.load_state_dict(state_dict)
 
 
+def malformed_reason(exc: BaseException) -> str:
+    """Why a checkpoint entry could not be used, in a few words: the missing key, or the error's first line."""
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} entry"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def has_training_state(ckpt: dict[str, Any]) -> bool:
     """Whether `ckpt` carries everything `--resume` needs."""
     return all(key in ckpt for key in TRAINING_KEYS)

@@ -11,11 +11,6 @@ from seqgen.tasks import Outcome, Progress
 TEXT_CORPORA = ("ptb", "ptb-char")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _pretrain_epochs(given: int | None, kind: str) -> int:
     """Pretraining of the conditional on single frames: 60 epochs for the RBM, which needs it (results/
     jsb-rnn-rbm-*.json), none for NADE and Bernoulli, which learn fast without it."""
@@ -60,7 +55,7 @@ class MusicSpec:
     def load(self, ckpt: dict[str, Any], path: Path, device: Any):
         """The MusicModel of a checkpoint in eval mode on `device`, with its `roll_format` (pitch range and
         quantisation of the training data, which sampling and scoring use) checked against the model."""
-        from seqgen.checkpoint import load_weights
+        from seqgen.checkpoint import load_weights, malformed_reason
         from seqgen.music.model import MusicModel, MusicModelConfig
         from seqgen.music.pianoroll import RollFormat
 
@@ -75,8 +70,7 @@ class MusicSpec:
                     f"its roll has {model.roll_format.n_pitches} pitches, the model {config.n_visible}"
                 )
         except (KeyError, TypeError, ValueError, RuntimeError, SeqgenError) as exc:
-            reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else _first_line(exc)
-            raise SeqgenError(f"{path}: not a usable music checkpoint ({reason})") from None
+            raise SeqgenError(f"{path}: not a usable music checkpoint ({malformed_reason(exc)})") from None
         return model.to(device).eval()
 
     def sample(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:

@@ -47,7 +47,7 @@ class TextSpec:
 
     def load(self, ckpt: dict[str, Any], path: Path, device: Any):
         """The TextLM and tokenizer of a checkpoint, checked against each other, in eval mode on `device`."""
-        from seqgen.checkpoint import load_weights
+        from seqgen.checkpoint import load_weights, malformed_reason
         from seqgen.text.model import TextLM, TextModelConfig
         from seqgen.text.tokenizer import tokenizer_from_dict
 
@@ -63,8 +63,7 @@ class TextSpec:
         except SeqgenError as exc:
             raise SeqgenError(f"{path}: not a usable text checkpoint ({exc})") from None
         except Exception as exc:  # noqa: BLE001 -- a malformed entry may fail anywhere in sentencepiece or torch
-            reason = f"no {exc.args[0]!r} entry" if isinstance(exc, KeyError) else str(exc).strip().split("\n")[0]
-            raise SeqgenError(f"{path}: not a usable text checkpoint ({reason or type(exc).__name__})") from None
+            raise SeqgenError(f"{path}: not a usable text checkpoint ({malformed_reason(exc)})") from None
         if tokenizer.vocab_size != config.vocab_size:
             raise SeqgenError(
                 f"{path}: its tokenizer has {tokenizer.vocab_size} tokens but the model {config.vocab_size}"
