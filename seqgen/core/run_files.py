@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqgen.checkpoint import has_training_state, load_checkpoint, save_checkpoint
+from seqgen.checkpoint import has_training_state, load_checkpoint, load_weights, save_checkpoint
 from seqgen.core.optim import OptimConfig
 from seqgen.errors import SeqgenError
 from seqgen.fileio import json_safe, write_text_atomic
@@ -95,7 +95,10 @@ def restore(
         raise SeqgenError(
             f"{path}: was trained with {ckpt['optim_config']['name']}; its state cannot seed {optim_config.name}"
         )
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        load_weights(model, ckpt["state_dict"])
+    except ValueError as exc:
+        raise SeqgenError(f"{path}: {exc}") from None
     optimizer.load_state_dict(ckpt["optimizer_state"])
     torch.set_rng_state(ckpt["rng"]["torch"].cpu())
     if torch.cuda.is_available() and ckpt["rng"].get("cuda"):
