@@ -21,6 +21,7 @@ from seqgen.lab.sweep import finished_runs, plan_sweep, run_sweep
 TINY = """
 name = "tiny"
 seed = 3
+paired_seeds = true
 max_members = 4
 [defaults]
 task = "adding"
@@ -140,7 +141,7 @@ def test_cli_dry_run_and_errors(design_file, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[[block]]\nlr = 'fast'\n")
     done = subprocess.run(
-        [sys.executable, "-m", "seqgen.lab", "sweep", str(bad)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "seqgen", "lab", "sweep", str(bad)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 1
     assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1

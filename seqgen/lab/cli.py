@@ -1,5 +1,6 @@
 """`seqgen lab sweep | report`: train a factorial design of RNN populations on Dask, then report on it.
-Imports typer and rich only; torch and Dask load inside the commands, so `--help` stays instant."""
+The typer sub-app that seqgen/cli mounts (its main is the one error path); imports typer only, so `--help`
+stays instant: torch and Dask load inside the commands."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from seqgen.errors import SeqgenError
 
 app = typer.Typer(
     help="The long-term-dependency lab: factorial sweeps of RNN populations and reports on them.",
@@ -43,7 +42,7 @@ def sweep(
 ) -> None:
     """Expand DESIGN into cells, pack them into populations and train them; finished runs are skipped."""
     from seqgen.fileio import write_text_atomic
-    from seqgen.lab.design import load_design
+    from seqgen.lab.design import load_design, read_design_text
     from seqgen.lab.sweep import describe_cluster, plan_sweep, run_sweep
     from seqgen.runtime import console, progress
 
@@ -56,7 +55,7 @@ def sweep(
     )
     if dry_run or not plan.populations:
         return
-    write_text_atomic(out / "design.toml", design.read_text())
+    write_text_atomic(out / "design.toml", read_design_text(design))
     successes = 0
     with progress() as bar:
         task = bar.add_task("training", total=plan.pending, status="")
@@ -81,22 +80,3 @@ def report(directory: ReportDirArg, out: ReportOutOption = None) -> None:
     summary = write_report(directory, out or directory)
     console.print(summary, highlight=False)
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the lab app alone (`python -m seqgen.lab`): a SeqgenError becomes one line and exit status 1."""
-    import sys
-
-    import click
-
-    from seqgen.runtime import console
-
-    try:
-        app(args=argv, prog_name="seqgen lab", standalone_mode=False)
-    except SeqgenError as exc:
-        console.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
