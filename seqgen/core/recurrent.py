@@ -1,10 +1,14 @@
-"""The recurrent core shared by music and text: tanh | relu | sigmoid units with optional leaky
-integration and identity (IRNN) initialisation, plus LSTM and GRU baselines.
+"""The recurrent core shared by music, text and the lab: tanh | relu | sigmoid | linear units with optional leaky
+integration and identity (IRNN) initialisation, plus LSTM and GRU baselines, for one model or N members.
 
 Plain units follow u_t = f(W_uu u_{t−1} + W_vu x_t + b_u); leaky units (Bengio et al. 2013)
 h_t = α ⊙ h_{t−1} + (1 − α) ⊙ f(W_uu h_{t−1} + W_vu x_t + b_u) with one α per unit.
 Shapes are batch-first: x [B, T, I], h [B, T, H]. The carried state is a `State` (h [B, H], and the
 cell c [B, H] for LSTM) that only this module looks inside: callers use `.h`, `.detach()`, `.repeat(n)`.
+A population (`members=N`) stacks every weight [N, ...] and runs the same code: inputs [B, T, I] shared by all
+members or [N, B, T, I] per member, outputs [N, B, T, H], states [N, B, H]. A single model is the case N = 1
+with the member axis squeezed away, so its state_dict keys and shapes are those of earlier versions
+(LSTM/GRU weights keep nn.LSTM's names `rnn.weight_ih_l0`, ...).
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from seqgen.core.recurrent_scan import scan
 from seqgen.errors import check_choice
 
-CELLS = ("tanh", "relu", "sigmoid", "lstm", "gru")
+CELLS = ("tanh", "relu", "sigmoid", "linear", "lstm", "gru")  # linear: f(z) = z, for analytic tests
+GATES = {"lstm": 4, "gru": 3}
 INITS = ("auto", "identity", "orthogonal", "gaussian")
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
 @dataclass
@@ -45,7 +50,7 @@ class RecurrentConfig:
         check_choice("cell", self.cell, CELLS)
         check_choice("init", self.init, INITS)
         if self.leaky and self.cell in ("lstm", "gru"):
-            raise ValueError(f"leaky integration applies to tanh/relu/sigmoid units, not {self.cell}")
+            raise ValueError(f"leaky integration applies to tanh/relu/sigmoid/linear units, not {self.cell}")
         if self.tau_max < 1.0:
             raise ValueError(f"tau_max {self.tau_max}: time constants are at least 1 step")
 
@@ -62,9 +67,13 @@ class State:
         return State(self.h.detach(), None if self.c is None else self.c.detach())
 
     def repeat(self, n: int) -> State:
-        """A batch-1 state repeated for n sequences [n, H] (one context, n continuations)."""
-        h = self.h.expand(n, -1).contiguous()
-        return State(h, None if self.c is None else self.c.expand(n, -1).contiguous())
+        """A batch-1 state repeated for n sequences [..., n, H] (one context, n continuations)."""
+        grow = lambda s: s.expand(*s.shape[:-2], n, s.shape[-1]).contiguous()
+        return State(grow(self.h), None if self.c is None else grow(self.c))
+
+    def select(self, keep: Tensor) -> State:
+        """The states of the members at positions `keep` (population states [N, B, H])."""
+        return State(self.h[keep], None if self.c is None else self.c[keep])
 
 
 def leaky_alpha_logits(hidden_size: int, tau_max: float) -> Tensor:
@@ -78,7 +87,8 @@ def leaky_alpha_logits(hidden_size: int, tau_max: float) -> Tensor:
 
 
 class Recurrent(nn.Module):
-    """One recurrent layer [B, T, I] → [B, T, H] whose only Python loop is over time steps.
+    """One recurrent layer [B, T, I] → [B, T, H] (or N members, see the module docstring) whose only Python
+    loop is over time steps; tanh/relu/sigmoid/linear units run in `recurrent_scan.Scan`.
 
     Leaky α is learned by default through a sigmoid of a per-unit logit (`alpha_logit` [H]),
     initialised with time constants τ log-uniform in [1, τ_max] (α = 1 − 1/τ); with
@@ -86,98 +96,146 @@ class Recurrent(nn.Module):
     never on the carried state. For ReLU units the returned h is the activation an L1 penalty uses.
     """
 
-    def __init__(self, config: RecurrentConfig):
+    def __init__(self, config: RecurrentConfig, members: int | None = None):
         super().__init__()
-        self.config = config
+        self.config, self.members = config, members
+        lead = () if members is None else (members,)
         cell, n_in, n_hid = config.cell, config.input_size, config.hidden_size
-        if cell in ("lstm", "gru"):
-            self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(n_in, n_hid, batch_first=True)
+        if cell in GATES:
+            g = GATES[cell] * n_hid
+            self.rnn = nn.Module()  # holds nn.LSTM/GRU's parameter names, initialised as they are
+            shapes = {"weight_ih_l0": (g, n_in), "weight_hh_l0": (g, n_hid), "bias_ih_l0": (g,), "bias_hh_l0": (g,)}
+            bound = 1.0 / math.sqrt(n_hid)
+            for name, shape in shapes.items():
+                self.rnn.register_parameter(name, nn.Parameter(torch.empty(*lead, *shape)))
+            with torch.no_grad():
+                for slot in _members(lead):
+                    for p in self.rnn.parameters():
+                        p[slot].uniform_(-bound, bound)
         else:
-            self.W_vu = nn.Parameter(torch.empty(n_hid, n_in))
-            self.W_uu = nn.Parameter(torch.empty(n_hid, n_hid))
-            self.b_u = nn.Parameter(torch.zeros(n_hid))
+            self.W_vu = nn.Parameter(torch.empty(*lead, n_hid, n_in))
+            self.W_uu = nn.Parameter(torch.empty(*lead, n_hid, n_hid))
+            self.b_u = nn.Parameter(torch.zeros(*lead, n_hid))
             if config.leaky:
-                logits = leaky_alpha_logits(n_hid, config.tau_max)
+                logits = leaky_alpha_logits(n_hid, config.tau_max).expand(*lead, n_hid).clone()
                 if config.learn_alpha:
                     self.alpha_logit = nn.Parameter(logits)
                 else:
                     self.register_buffer("alpha_logit", logits)
-            self._reset_custom()
+            for slot in _members(lead):
+                self._reset_custom(slot)
         self.dropout = nn.Dropout(config.dropout)
 
-    def _reset_custom(self) -> None:
-        """W_vu ~ U(±1/√I); W_uu per `config.init`; b_u = 0 (IRNN starts with zero biases)."""
+    def _reset_custom(self, slot) -> None:
+        """W_vu ~ U(±1/√I); W_uu per `config.init`; b_u = 0 (IRNN starts with zero biases); one member's slot."""
         c = self.config
         bound = 1.0 / math.sqrt(c.input_size)
+        w_uu = self.W_uu[slot]
         with torch.no_grad():
-            self.W_vu.uniform_(-bound, bound)
+            self.W_vu[slot].uniform_(-bound, bound)
             init = c.init if c.init != "auto" else ("identity" if c.cell == "relu" else "orthogonal")
             if init == "identity":
-                self.W_uu.copy_(c.init_scale * torch.eye(c.hidden_size))
+                w_uu.copy_(c.init_scale * torch.eye(c.hidden_size))
             elif init == "orthogonal":
-                nn.init.orthogonal_(self.W_uu, gain=c.init_scale)
+                nn.init.orthogonal_(w_uu, gain=c.init_scale)
             else:
-                self.W_uu.normal_(0.0, c.init_scale / math.sqrt(c.hidden_size))
+                w_uu.normal_(0.0, c.init_scale / math.sqrt(c.hidden_size))
+
+    def _stacked(self, tensor: Tensor) -> Tensor:
+        """A weight with its member axis [N, ...] (N = 1 for a single model)."""
+        return tensor if self.members else tensor.unsqueeze(0)
 
     @property
     def alpha(self) -> Tensor | None:
-        """Per-unit leak α [H] = σ(alpha_logit), or None for non-leaky units."""
+        """Per-unit leak α [H] (or [N, H]) = σ(alpha_logit), or None for non-leaky units."""
         return torch.sigmoid(self.alpha_logit) if self.config.leaky else None
 
     def initial_state(self, batch_size: int) -> State:
-        """Zero state (h, and c for LSTM) [B, H] on the layer's device and dtype."""
-        h = next(self.parameters()).new_zeros(batch_size, self.config.hidden_size)
+        """Zero state (h, and c for LSTM) [B, H] (or [N, B, H]) on the layer's device and dtype."""
+        lead = () if self.members is None else (self.members,)
+        h = next(self.parameters()).new_zeros(*lead, batch_size, self.config.hidden_size)
         return State(h, h.clone() if self.config.cell == "lstm" else None)
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """Run x [B, T, I] from `state` (zeros if None); return outputs h [B, T, H] and the final state."""
+        """Run x [B, T, I] (or [N, B, T, I]) from `state` (zeros if None); return outputs h [(N,) B, T, H] and the
+        final state."""
+        batch = x.shape[-3]
         if state is None:
-            state = self.initial_state(x.shape[0])
-        cell = self.config.cell
-        if cell in ("lstm", "gru"):
-            h, state = self._forward_library(x, state)
-        elif self.config.leaky or cell == "sigmoid":
-            h = self._forward_loop(x, state.h)
-            state = State(h[:, -1])
+            state = self.initial_state(batch)
+        h0, c0 = self._stacked(state.h), None if state.c is None else self._stacked(state.c)
+        if self.config.cell in GATES and not self.members:  # PyTorch's fused kernel: x7 (LSTM) faster alone
+            h, last = _library(self.config.cell, x, state, list(self.rnn.parameters()), self.training)
+            return self.dropout(h), last
+        drive = self._drive(x if x.dim() == 4 else x.unsqueeze(0))  # shared inputs get a member axis of 1
+        if x.shape[-2] == 0:
+            h, last = drive.new_zeros(*drive.shape[:3], self.config.hidden_size), State(h0, c0)
+        elif self.config.cell in GATES:
+            r = self.rnn
+            h, last = _gated(
+                self.config.cell, drive, h0, c0, self._stacked(r.weight_hh_l0), self._stacked(r.bias_hh_l0)
+            )
         else:
-            fused = torch.rnn_tanh if cell == "tanh" else torch.rnn_relu
-            params = [self.W_vu, self.W_uu, self.b_u, torch.zeros_like(self.b_u)]
-            h, last = fused(x, state.h.unsqueeze(0), params, True, 1, 0.0, self.training, False, True)
-            state = State(last.squeeze(0))
-        return self.dropout(h), state
+            alpha = None if self.alpha is None else self._stacked(self.alpha)
+            h = scan(drive, h0, self._stacked(self.W_uu), alpha, self.config.cell)
+            last = State(h[:, :, -1])
+        if not self.members:
+            h, last = h.squeeze(0), State(last.h.squeeze(0), None if last.c is None else last.c.squeeze(0))
+        return self.dropout(h), last
+
+    def _drive(self, x: Tensor) -> Tensor:
+        """W_in x_t + b for all steps [N, B, T, G·H] in one batched matmul, x [1 or N, B, T, I]."""
+        if self.config.cell in GATES:
+            r = self.rnn
+            lstm = self.config.cell == "lstm"  # a GRU's reset gate multiplies b_hh, so it stays in the step
+            w, b = self._stacked(r.weight_ih_l0), self._stacked(r.bias_ih_l0 + r.bias_hh_l0 if lstm else r.bias_ih_l0)
+        else:
+            w, b = self._stacked(self.W_vu), self._stacked(self.b_u)
+        n, (_, batch, steps, n_in) = w.shape[0], x.shape
+        flat = torch.baddbmm(
+            b.unsqueeze(1), x.reshape(x.shape[0], batch * steps, n_in).expand(n, -1, -1), w.transpose(1, 2)
+        )
+        return flat.view(n, batch, steps, w.shape[1])
 
     def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        """One time step x_t [B, I] → (h_t [B, H], state); equals `forward` on a length-1 sequence."""
-        if self.config.cell in ("lstm", "gru"):  # the cell functions skip nn.LSTM/GRU's per-call weight packing
-            r = self.rnn
-            weights = (r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0)
-            if self.config.cell == "lstm":
-                h, c = torch.lstm_cell(x_t, (state.h, state.c), *weights)
-                return self.dropout(h), State(h, c)
-            h = torch.gru_cell(x_t, state.h, *weights)
-            return self.dropout(h), State(h)
-        z = torch.addmm(torch.addmm(self.b_u, x_t, self.W_vu.t()), state.h, self.W_uu.t())
-        h = _ACTIVATIONS[self.config.cell](z)
-        if self.config.leaky:
-            h = torch.lerp(h, state.h, self.alpha)
-        return self.dropout(h), State(h)
+        """One time step x_t [B, I] (or [N, B, I]) → (h_t [(N,) B, H], state): `forward` on a length-1 sequence."""
+        h, last = self.forward(x_t.unsqueeze(-2), state)
+        return h.squeeze(-2), last
 
-    def _forward_loop(self, x: Tensor, h: Tensor) -> Tensor:
-        """Time loop for leaky or sigmoid units; W_vu x_t + b_u for all t in one matmul [B, T, H]."""
-        drive = torch.addmm(self.b_u, x.reshape(-1, x.shape[-1]), self.W_vu.t()).view(*x.shape[:2], len(self.b_u))
-        f = _ACTIVATIONS[self.config.cell]
-        w_uu_t, alpha = self.W_uu.t(), self.alpha
-        outputs = []
-        for drive_t in drive.unbind(1):  # unbind, not drive[:, t]: its backward is one stack, not T scatters
-            a = f(torch.addmm(drive_t, h, w_uu_t))
-            h = a if alpha is None else torch.lerp(a, h, alpha)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1)
 
-    def _forward_library(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        """nn.LSTM / nn.GRU with our batch-first state layout ([B, H] instead of [1, B, H])."""
-        if state.c is not None:
-            h, (h_n, c_n) = self.rnn(x, (state.h.unsqueeze(0), state.c.unsqueeze(0)))
-            return h, State(h_n.squeeze(0), c_n.squeeze(0))
-        h, h_n = self.rnn(x, state.h.unsqueeze(0))
-        return h, State(h_n.squeeze(0))
+def _members(lead: tuple[int, ...]) -> list:
+    """Index of each member's slot: [i for i < N], or [...] for a single model (the whole tensor)."""
+    return list(range(lead[0])) if lead else [Ellipsis]
+
+
+def _library(cell: str, x: Tensor, state: State, weights: list[Tensor], train: bool) -> tuple[Tensor, State]:
+    """A single LSTM / GRU through PyTorch's fused kernel (the same weights and gate layout as `_gated`, which
+    population tests check it against); x [B, T, I], state [B, H]."""
+    if cell == "lstm":
+        h, h_n, c_n = torch.lstm(
+            x, (state.h.unsqueeze(0), state.c.unsqueeze(0)), weights, True, 1, 0.0, train, False, True
+        )
+        return h, State(h_n.squeeze(0), c_n.squeeze(0))
+    h, h_n = torch.gru(x, state.h.unsqueeze(0), weights, True, 1, 0.0, train, False, True)
+    return h, State(h_n.squeeze(0))
+
+
+def _gated(cell: str, drive: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, State]:
+    """LSTM / GRU steps over drives [N, B, T, G·H] in PyTorch's gate layout (i, f, g, o) and (r, z, n):
+    LSTM c = σ(f)c + σ(i)tanh(g), h = σ(o)tanh(c); GRU n = tanh(i_n + r(W_hn h + b_hn)), h = (1 − z)n + zh
+    (the LSTM's drive holds both biases, the GRU's only b_ih)."""
+    w_t, hidden, outputs, b_hh = w_hh.transpose(1, 2), h.shape[-1], [], b_hh.unsqueeze(1)
+    for d in drive.unbind(2):  # unbind: its backward is one stack, not T scatters
+        if cell == "lstm":
+            gates = torch.baddbmm(d, h, w_t)
+            sig = torch.sigmoid(gates)
+            c = torch.addcmul(
+                sig[..., hidden : 2 * hidden] * c, sig[..., :hidden], torch.tanh(gates[..., 2 * hidden : 3 * hidden])
+            )
+            h = sig[..., 3 * hidden :] * torch.tanh(c)
+        else:
+            gh = torch.baddbmm(b_hh, h, w_t)
+            rz = torch.sigmoid(d[..., : 2 * hidden] + gh[..., : 2 * hidden])
+            n = torch.tanh(torch.addcmul(d[..., 2 * hidden :], rz[..., :hidden], gh[..., 2 * hidden :]))
+            h = torch.lerp(n, h, rz[..., hidden:])
+        outputs.append(h)
+    return torch.stack(outputs, 2), State(h, c)

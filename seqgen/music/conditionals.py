@@ -5,6 +5,10 @@ Each conditional takes EXTERNAL biases (computed from the RNN state by the model
 RNN-Bernoulli differ only in which one they use (Boulanger-Lewandowski et al. 2012). Settings that a conditional
 reads when sampling or estimating (e.g. the RBM's Gibbs and AIS sizes) are attributes named in `settings`.
 Temperature T divides every logit / energy.
+
+Populations (`members=N`, seqgen.core.population): NADE and RBM weights are stacked [N, P, H]; biases come as
+[N, ..., size], frames v as [..., P] (shared by all members) or [N, ..., P]; results are [N, ...]. A single model
+(members None) is the same code with N = 1 and keeps the shapes above.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen.core.population import member_axis, member_uniforms
 from seqgen.music.ais import AISSettings, log_partition
 
 Biases = dict[str, Tensor]
@@ -50,9 +55,7 @@ class Conditional(nn.Module):
         """Exact log p(v) [...] in nats (exact conditionals only)."""
         raise NotImplementedError
 
-    def log_likelihood(
-        self, v: Tensor, biases: Biases, generator: torch.Generator | None = None
-    ) -> LogLikelihood:
+    def log_likelihood(self, v: Tensor, biases: Biases, generator: torch.Generator | None = None) -> LogLikelihood:
         """log p(v) [...] with its error; exact here (stderr 0, lower = upper = value)."""
         value = self.log_prob(v, biases)
         return LogLikelihood(value, torch.zeros_like(value), value, value)
@@ -61,9 +64,7 @@ class Conditional(nn.Module):
         """Per-frame training loss [...] (the negative log-likelihood for exact conditionals)."""
         return -self.log_prob(v, biases)
 
-    def sample(
-        self, biases: Biases, generator: torch.Generator | None = None, temperature: float = 1.0
-    ) -> Tensor:
+    def sample(self, biases: Biases, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
         """A true draw v [..., P] (float 0/1) from the conditional at temperature T."""
         raise NotImplementedError
 
@@ -107,9 +108,9 @@ def _bernoulli_log_prob(v: Tensor, logits: Tensor) -> Tensor:
 class Bernoulli(Conditional):
     """Independent notes: p(v_i = 1) = σ(b_v,i); the plain RNN's output layer."""
 
-    def __init__(self, n_visible: int) -> None:
+    def __init__(self, n_visible: int, members: int | None = None) -> None:
         super().__init__()
-        self.n_visible = n_visible
+        self.n_visible, self.members = n_visible, members
         self.bias_sizes = {"b_v": n_visible}
 
     def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
@@ -140,29 +141,38 @@ class NADE(Conditional):
     p(v_i = 1 | v_<i) = σ(b_v,i + V_i · σ(b_h + Σ_{j<i} W_j v_j)), notes in increasing pitch order.
     """
 
-    def __init__(self, n_visible: int, n_hidden: int) -> None:
+    def __init__(self, n_visible: int, n_hidden: int, members: int | None = None) -> None:
         super().__init__()
-        self.n_visible, self.n_hidden = n_visible, n_hidden
+        self.n_visible, self.n_hidden, self.members = n_visible, n_hidden, members
         self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
-        self.W = nn.Parameter(torch.randn(n_visible, n_hidden) / math.sqrt(n_visible))
-        self.V = nn.Parameter(torch.randn(n_visible, n_hidden) / math.sqrt(n_hidden))
+        lead = member_axis(members)
+        self.W = nn.Parameter(torch.randn(*lead, n_visible, n_hidden) / math.sqrt(n_visible))
+        self.V = nn.Parameter(torch.randn(*lead, n_visible, n_hidden) / math.sqrt(n_hidden))
 
     def logits(self, v: Tensor, biases: Biases) -> Tensor:
         """Logits of p(v_i = 1 | v_<i) [..., P] for all notes of all frames at once; v must be 0/1.
 
         a_i = b_h + Σ_{j<i} W_j v_j only changes after an on-note, so with K on-notes a frame has K + 1
         distinct hidden vectors h_s = σ(a_s) (s = number of on-notes below i): a cumulative sum over
-        the on-notes [N, K+1, H] and one matmul h_s V^T [N, K+1, P] replace the dense [N, P, H] cumsum.
+        the on-notes [N, M, K+1, H] and one batched matmul h_s V^T [N, M·(K+1), P] replace the dense cumsum.
         """
-        flat = v.reshape(-1, self.n_visible)
-        b_h = biases["b_h"].expand(*v.shape[:-1], self.n_hidden).reshape(-1, self.n_hidden)
-        index, valid = _active_notes(flat)
-        rows = self.W[index] * valid[..., None]  # W_j of the on-notes [N, K, H]
-        a = b_h[:, None, :] + torch.cat([torch.zeros_like(rows[:, :1]), torch.cumsum(rows, 1)], 1)
-        per_segment = torch.sigmoid(a) @ self.V.T  # V_i · h_s for every s and i [N, K+1, P]
-        segment = (torch.cumsum(flat, -1) - flat).long()  # on-notes strictly below i [N, P]
-        s = per_segment.gather(1, segment[:, None, :]).squeeze(1)
-        return biases["b_v"] + s.reshape(v.shape)
+        W, V, b_h = _stack(self, self.W), _stack(self, self.V), _stack(self, biases["b_h"])
+        n, (p, h) = W.shape[0], W.shape[1:]
+        vs = v if self.members and v.dim() == b_h.dim() else v.unsqueeze(0)  # [1 or N, ..., P]
+        lead = (n, *_lead_shape(vs, b_h)[1:])
+        flat = vs.expand(vs.shape[0], *lead[1:], p).reshape(vs.shape[0], -1, p)  # [1 or N, M, P]
+        m = flat.shape[1]
+        index, valid = _active_notes(flat.reshape(-1, p))
+        index, valid = index.view(flat.shape[0], m, -1), valid.view(flat.shape[0], m, -1)
+        member = torch.arange(n, device=W.device).view(n, 1, 1)
+        rows = W[member, index] * valid[..., None]  # W_j of the on-notes [N, M, K, H]
+        b_h = b_h.expand(*lead, h).reshape(n, m, 1, h)
+        a = b_h + torch.cat([torch.zeros_like(rows[:, :, :1]), torch.cumsum(rows, 2)], 2)
+        k1 = a.shape[2]
+        per_segment = torch.bmm(torch.sigmoid(a).view(n, m * k1, h), V.transpose(1, 2)).view(n, m, k1, p)
+        segment = (torch.cumsum(flat, -1) - flat).long().expand(n, m, p)  # on-notes strictly below i [N, M, P]
+        s = per_segment.gather(2, segment[:, :, None, :]).squeeze(2)
+        return _unstack(self, _stack(self, biases["b_v"]) + s.reshape(*lead, p))
 
     def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
         """Exact log p(v) = Σ_i log p(v_i | v_<i) [...]."""
@@ -171,17 +181,27 @@ class NADE(Conditional):
     @torch.no_grad()
     def sample(self, biases, generator=None, temperature=1.0):
         """Ancestral sampling note by note: v_i ~ Bernoulli(σ(logit_i / T)), a true draw each note."""
-        b_v, b_h = biases["b_v"], biases["b_h"]
-        lead = _lead_shape(b_v, b_h)
-        a = b_h.expand(*lead, self.n_hidden).reshape(-1, self.n_hidden).clone()  # [N, H]
-        b_v = (b_v / temperature).expand(*lead, self.n_visible).reshape(-1, self.n_visible)
-        V = self.V / temperature
-        u = torch.rand(self.n_visible, a.shape[0], generator=generator, device=a.device, dtype=a.dtype)
+        W, V = _stack(self, self.W), _stack(self, self.V) / temperature
+        b_v, b_h = _stack(self, biases["b_v"]), _stack(self, biases["b_h"])
+        n, lead = W.shape[0], _lead_shape(b_v, b_h)
+        a = b_h.expand(*lead, self.n_hidden).reshape(n, -1, self.n_hidden).clone()  # [N, M, H]
+        b_v = (b_v / temperature).expand(*lead, self.n_visible).reshape(n, -1, self.n_visible)
+        u = torch.rand(self.n_visible, n, a.shape[1], generator=generator, device=a.device, dtype=a.dtype)
         h = torch.sigmoid(a)
         for i in range(self.n_visible):  # u[i] becomes v_i in place: 1 where u_i < p(v_i = 1 | v_<i)
-            u[i].lt_(torch.addmv(b_v[:, i], h, V[i]).sigmoid_())
-            torch.sigmoid(a.addr_(u[i], self.W[i]), out=h)
-        return u.T.reshape(*lead, self.n_visible)
+            u[i].lt_(torch.baddbmm(b_v[:, :, i, None], h, V[:, i, :, None]).squeeze(-1).sigmoid_())
+            torch.sigmoid(a.baddbmm_(u[i][:, :, None], W[:, i][:, None, :]), out=h)
+        return _unstack(self, u.permute(1, 2, 0).reshape(*lead, self.n_visible))
+
+
+def _stack(cond: Conditional, t: Tensor) -> Tensor:
+    """A weight or bias with its member axis (N = 1 added for a single model)."""
+    return t if cond.members else t.unsqueeze(0)
+
+
+def _unstack(cond: Conditional, t: Tensor) -> Tensor:
+    """Inverse of `_stack` for results."""
+    return t if cond.members else t.squeeze(0)
 
 
 class RBM(Conditional):
@@ -202,28 +222,46 @@ class RBM(Conditional):
         cd_k: int = 15,
         sample_steps: int = 25,
         ais: AISSettings | None = None,
+        members: int | None = None,
     ) -> None:
         super().__init__()
-        self.n_visible, self.n_hidden = n_visible, n_hidden
+        self.n_visible, self.n_hidden, self.members = n_visible, n_hidden, members
         self.cd_k, self.sample_steps = cd_k, sample_steps
         ais = ais or AISSettings()
         self.ais_runs, self.ais_steps, self.ais_schedule = ais.runs, ais.steps, ais.schedule
         self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
-        self.W = nn.Parameter(0.01 * torch.randn(n_visible, n_hidden))
+        self.W = nn.Parameter(0.01 * torch.randn(*member_axis(members), n_visible, n_hidden))
 
     def free_energy(self, v: Tensor, biases: Biases) -> Tensor:
         """F(v) [...] = −v·b_v − Σ_j softplus(b_h + vW)_j."""
-        return -(v * biases["b_v"]).sum(-1) - F.softplus(biases["b_h"] + v @ self.W).sum(-1)
+        W, b_h = _stack(self, self.W), _stack(self, biases["b_h"])
+        vs = v if self.members and v.dim() == b_h.dim() else v.unsqueeze(0)  # [1 or N, ..., P]
+        vw = torch.matmul(vs.reshape(vs.shape[0], -1, self.n_visible), W).view(W.shape[0], *vs.shape[1:-1], -1)
+        return -(v * biases["b_v"]).sum(-1) - _unstack(self, F.softplus(b_h + vw).sum(-1))
 
-    def gibbs(
-        self, v: Tensor, biases: Biases, steps: int, generator=None, temperature: float = 1.0
-    ) -> Tensor:
-        """`steps` rounds of block Gibbs v → h ~ σ((b_h + vW)/T) → v ~ σ((b_v + Wh)/T)."""
-        W, b_v, b_h = self.W / temperature, biases["b_v"] / temperature, biases["b_h"] / temperature
-        for _ in range(steps):
-            h = _bernoulli((v @ W).add_(b_h).sigmoid_(), generator)
-            v = _bernoulli((h @ W.T).add_(b_v).sigmoid_(), generator)
-        return v
+    @torch.no_grad()
+    def gibbs(self, v: Tensor, biases: Biases, steps: int, generator=None, temperature: float = 1.0) -> Tensor:
+        """`steps` rounds of block Gibbs v → h ~ σ((b_h + vW)/T) → v ~ σ((b_v + Wh)/T) on chains v [(N,) ..., P].
+
+        The uniforms of all rounds are drawn in one block per member (`member_uniforms`: `generator` may be one
+        per member), in the order the rounds use them.
+        """
+        W = _stack(self, self.W) / temperature
+        b_v, b_h = _stack(self, biases["b_v"]) / temperature, _stack(self, biases["b_h"]) / temperature
+        n = W.shape[0]
+        lead = (n, *_lead_shape(_stack(self, v), b_h)[1:])
+        v = _stack(self, v).expand(*lead, self.n_visible).reshape(n, -1, self.n_visible)
+        m, sizes = v.shape[1], (v.shape[1] * self.n_hidden, v.shape[1] * self.n_visible)
+        u = member_uniforms(generator, n, steps * sum(sizes), v).view(n, steps, sum(sizes))
+        b_v, b_h = (
+            b_v.expand(*lead, self.n_visible).reshape(n, m, -1),
+            b_h.expand(*lead, self.n_hidden).reshape(n, m, -1),
+        )
+        for step in range(steps):
+            u_h, u_v = u[:, step, : sizes[0]].view(n, m, -1), u[:, step, sizes[0] :].view(n, m, -1)
+            h = u_h.lt_(torch.baddbmm(b_h, v, W).sigmoid_()).to(v.dtype)
+            v = u_v.lt_(torch.baddbmm(b_v, h, W.transpose(1, 2)).sigmoid_()).to(v.dtype)
+        return _unstack(self, v.reshape(*lead, self.n_visible))
 
     def loss(self, v, biases, generator=None):
         """CD-k loss F(v) − F(ṽ) [...], ṽ the end of a k-step Gibbs chain from the data, held constant."""
@@ -242,6 +280,8 @@ class RBM(Conditional):
     def log_likelihood(self, v, biases, generator=None):
         """−F(v) − log Ẑ [...] with log Ẑ from forward AIS (value, stderr; `upper` = value) and reverse AIS from v
         (`lower`); frames are processed in chunks of at most `AIS_ROWS` chains."""
+        if self.members:
+            raise ValueError("AIS estimates one model at a time: take the member out (seqgen.core.population)")
         settings = AISSettings(self.ais_runs, self.ais_steps, self.ais_schedule)
         lead = v.shape[:-1]
         flat_v = v.reshape(-1, self.n_visible)
@@ -249,9 +289,7 @@ class RBM(Conditional):
         b_h = biases["b_h"].expand(*lead, self.n_hidden).reshape(-1, self.n_hidden)
         chunk = max(1, AIS_ROWS // settings.runs)
         parts = [
-            log_partition(
-                self.W, b_v[s : s + chunk], b_h[s : s + chunk], settings, flat_v[s : s + chunk], generator
-            )
+            log_partition(self.W, b_v[s : s + chunk], b_h[s : s + chunk], settings, flat_v[s : s + chunk], generator)
             for s in range(0, flat_v.shape[0], chunk)
         ]
         neg_f = -self.free_energy(flat_v, {"b_v": b_v, "b_h": b_h})

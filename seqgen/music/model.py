@@ -2,7 +2,8 @@
 
 The 2012 parametrisation (Boulanger-Lewandowski et al.): b_v^t = b_v + W_uv u_{t−1}, b_h^t = b_h + W_uh u_{t−1},
 u_t = f(b_u + W_vu v_t + W_uu u_{t−1}) from seqgen.core.recurrent; u_0 = 0 (so frame 0 gets b_v, b_h).
-Rolls are time-major [B, T, P], P = 88 keys (MIDI 21..108) unless configured.
+Rolls are time-major [B, T, P], P = 88 keys (MIDI 21..108) unless configured. A population (`members=N`,
+seqgen.core.population) reads the same rolls for every member and returns biases [N, B, T, size].
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from seqgen.core.population import MemberLinear
 from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
 from seqgen.errors import check_choice
 from seqgen.music.ais import AISSettings
@@ -94,14 +96,14 @@ PRESETS: dict[str, MusicModelConfig] = {
 }
 
 
-def make_conditional(config: MusicModelConfig) -> Conditional:
-    """The per-frame conditional named by `config.kind`."""
+def make_conditional(config: MusicModelConfig, members: int | None = None) -> Conditional:
+    """The per-frame conditional named by `config.kind` (with `members` stacked weights)."""
     if config.kind == "rnn-nade":
-        return NADE(config.n_visible, config.cond_hidden)
+        return NADE(config.n_visible, config.cond_hidden, members)
     if config.kind == "rnn-rbm":
         ais = AISSettings(runs=config.ais_runs, steps=config.ais_steps, schedule=config.ais_schedule)
-        return RBM(config.n_visible, config.cond_hidden, config.cd_k, config.sample_steps, ais)
-    return Bernoulli(config.n_visible)
+        return RBM(config.n_visible, config.cond_hidden, config.cd_k, config.sample_steps, ais, members)
+    return Bernoulli(config.n_visible, members)
 
 
 # --- weight_init (issue 8) ---
@@ -114,7 +116,7 @@ def apply_weight_init(model: nn.Module, scheme: str) -> None:
     for name, p in model.named_parameters():
         if name.startswith("conditional."):
             p.normal_(0.0, 0.01)
-        elif p.dim() >= 2:
+        elif p.dim() - (getattr(model, "members", None) is not None) >= 2:  # a matrix (per member)
             p.normal_(0.0, 1e-4)
         elif "alpha" not in name:
             p.zero_()
@@ -132,17 +134,17 @@ class TeacherForced(NamedTuple):
 
 
 class MusicModel(nn.Module):
-    """RNN u_t plus a per-frame conditional whose biases are an affine map of u_{t−1}."""
+    """RNN u_t plus a per-frame conditional whose biases are an affine map of u_{t−1} (N of them with `members`)."""
 
-    def __init__(self, config: MusicModelConfig):
+    def __init__(self, config: MusicModelConfig, members: int | None = None):
         super().__init__()
-        self.config = config
-        self.rnn = Recurrent(config.recurrent)
-        self.conditional = make_conditional(config)
+        self.config, self.members = config, members
+        self.rnn = Recurrent(config.recurrent, members)
+        self.conditional = make_conditional(config, members)
         self.bias_names = list(self.conditional.bias_sizes)
         self.bias_split = [self.conditional.bias_sizes[k] for k in self.bias_names]
         # weight rows [W_uv; W_uh] [P + H, H_u], bias [b_v; b_h]
-        self.to_biases = nn.Linear(config.recurrent.hidden_size, sum(self.bias_split))
+        self.to_biases = MemberLinear(config.recurrent.hidden_size, sum(self.bias_split), members)
         apply_weight_init(self, config.weight_init)
 
     def initial_state(self, batch_size: int) -> State:
@@ -158,16 +160,16 @@ class MusicModel(nn.Module):
         return self._biases(state.h)
 
     def step(self, v_t: Tensor, state: State) -> tuple[Biases, State]:
-        """Read frame v_t [B, P]: (biases [B, size] of frame t + 1, the new state u_t)."""
+        """Read frame v_t [(N,) B, P]: (biases [(N,) B, size] of frame t + 1, the new state u_t)."""
         state = self.rnn.step(v_t, state)[1]
         return self._biases(state.h), state
 
     def teacher_forced(self, rolls: Tensor, state: State | None = None) -> TeacherForced:
         """Run the RNN over rolls [B, T, P]; frame t's biases come from u_{t−1} (u_{−1} from `state`)."""
         if state is None:
-            state = self.initial_state(rolls.shape[0])
+            state = self.initial_state(rolls.shape[-3])
         hidden, final = self.rnn(rolls, state)
-        u_prev = torch.cat([state.h[:, None], hidden[:, :-1]], 1)
+        u_prev = torch.cat([state.h.unsqueeze(-2), hidden[..., :-1, :]], -2)
         return TeacherForced(self._biases(u_prev), final, hidden)
 
     def teacher_forced_biases(self, rolls: Tensor, state: State | None = None) -> tuple[Biases, State]:

@@ -64,10 +64,10 @@ class MusicTask:
         """Mean per-frame loss over the real frames of the chunk, teacher forced from `state`."""
         rolls, mask = batch
         out = model.teacher_forced(rolls, state)
-        per_frame = model.conditional.loss(rolls, out.biases)  # [B, T]
+        per_frame = model.conditional.loss(rolls, out.biases)  # [(N,) B, T]: a population has one loss per member
         count = int(mask.sum())
-        loss = (per_frame * mask).sum() / max(count, 1)
-        activations = out.hidden[mask] if model.config.recurrent.cell == "relu" else None
+        loss = (per_frame * mask).sum((-2, -1)) / max(count, 1)
+        activations = out.hidden[..., mask, :] if model.config.recurrent.cell == "relu" else None
         return StepLoss(loss, count, out.state, activations)
 
     def evaluate(self, model: MusicModel, split: str = "valid") -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Recurrent language model: embedding → shared recurrent core → softmax over the tokenizer's vocabulary.
 
 The model reads token t−1 and predicts token t; before the first token it reads the newline id
-(start of text), so every token of a text, the first included, has a probability.
+(start of text), so every token of a text, the first included, has a probability. A population
+(`members=N`, seqgen.core.population) reads the same ids for every member: logits [N, B, T, V].
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from seqgen.core.population import MemberEmbedding, MemberLinear
 from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
 
 LN2 = math.log(2.0)
@@ -38,24 +40,24 @@ class TextModelConfig:
 class TextLM(nn.Module):
     """Token ids [B, T] → next-token logits [B, T, V]; parameters `embedding` [V, E], the core, `output` [V, H]."""
 
-    def __init__(self, config: TextModelConfig):
+    def __init__(self, config: TextModelConfig, members: int | None = None):
         super().__init__()
-        self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_size)
-        self.rnn = Recurrent(config.recurrent)
-        self.output = nn.Linear(config.recurrent.hidden_size, config.vocab_size)
+        self.config, self.members = config, members
+        self.embedding = MemberEmbedding(config.vocab_size, config.embedding_size, members)
+        self.rnn = Recurrent(config.recurrent, members)
+        self.output = MemberLinear(config.recurrent.hidden_size, config.vocab_size, members)
 
     def initial_state(self, batch_size: int) -> State:
         """Zero recurrent state for `batch_size` sequences on the model's device."""
         return self.rnn.initial_state(batch_size)
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State, Tensor]:
-        """Inputs ids [B, T] → (logits [B, T, V], final state, hidden activations h [B, T, H])."""
+        """Inputs ids [B, T] → (logits [(N,) B, T, V], final state, hidden activations h [(N,) B, T, H])."""
         h, state = self.rnn(self.embedding(ids), state)
         return self.output(h), state, h
 
     def step(self, ids: Tensor, state: State) -> tuple[Tensor, State]:
-        """One token per sequence, ids [B] → (logits [B, V], state)."""
+        """One token per sequence, ids [B] → (logits [(N,) B, V], state)."""
         h, state = self.rnn.step(self.embedding(ids), state)
         return self.output(h), state
 

@@ -72,7 +72,10 @@ class TextTask:
         inputs, targets = batch
         inputs = inputs[:, : targets.shape[1]]
         logits, state, h = model(inputs, state)
-        nats = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        lead = logits.shape[:-3]  # (N,) for a population: one loss per member
+        flat = logits.reshape(-1, logits.shape[-1])
+        nats = nn.functional.cross_entropy(flat, targets.expand(*lead, *targets.shape).reshape(-1), reduction="none")
+        nats = nats.view(*lead, -1).mean(-1)
         activations = h if model.config.recurrent.cell == "relu" else None
         return StepLoss(nats / (LN2 * self.chars_per_token), targets.numel(), state, activations)
 
