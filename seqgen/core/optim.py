@@ -159,7 +159,7 @@ class GradClipper:
             return norm, False
         clipped = 0.0 < self.max_norm < norm
         if clipped:
-            torch.nn.utils.clip_grads_with_norm_(params, self.max_norm, torch.tensor(norm))
+            torch.nn.utils.clip_grads_with_norm_(params, self.max_norm, torch.tensor(norm, dtype=torch.float64))
         self.steps += 1
         self.clipped += clipped
         self.norm_sum += norm
@@ -180,3 +180,72 @@ class GradClipper:
 def l1_activation_penalty(activations: Tensor, weight: float) -> Tensor:
     """λ · mean over frames/tokens of Σ_units |h| for activations [..., H] (sparse rectifier units)."""
     return weight * activations.abs().sum(-1).mean()
+
+
+# --- populations: stacked parameters [N, ...], one ε, μ_max and clipping threshold per member ---
+def _per_member(values: Tensor, like: Tensor) -> Tensor:
+    """A per-member vector [N] shaped to broadcast against a stacked tensor [N, ...]."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+def member_grad_norms(grads: Iterable[Tensor]) -> Tensor:
+    """‖g_i‖ [N]: each member's global gradient norm over all of its (stacked) parameters."""
+    return torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
+
+
+def clip_members(grads: Iterable[Tensor], norms: Tensor, max_norm: Tensor) -> Tensor:
+    """Scale member i's gradients in place by c_i/(‖g_i‖ + 1e-6) where 0 < c_i < ‖g_i‖ (exactly GradClipper's
+    torch.nn.utils.clip_grads_with_norm_ alone); return which members were clipped [N]."""
+    clipped = (max_norm > 0) & (norms > max_norm)
+    scale = torch.where(clipped, max_norm / (norms + 1e-6), torch.ones_like(norms))
+    for g in grads:
+        g.mul_(_per_member(scale.to(g.dtype), g))
+    return clipped
+
+
+class MemberOptimizer:
+    """`name` ∈ OPTIMIZERS over stacked parameters {name: [N, ...]} with per-member ε [N] and μ_max [N]: member i
+    follows exactly the update `make_optimizer` gives it alone.
+
+    "nesterov": SimplifiedNesterov with μ_t = momentum_at(t, μ_i, schedule, period); "sgd": torch.optim.SGD's
+    momentum (buf = ∇f at the first step, then μ buf + ∇f; Θ −= ε buf); "adam": torch.optim.Adam's defaults.
+    """
+
+    def __init__(self, params: dict[str, Tensor], config: OptimConfig, lr: Tensor, momentum: Tensor):
+        self.params, self.config, self.lr, self.momentum = params, config, lr, momentum
+        self.t = 0
+        n_states = 2 if config.name == "adam" else 1
+        self.state = [{k: torch.zeros_like(p) for k, p in params.items()} for _ in range(n_states)]
+
+    def _mu(self, t: int) -> Tensor:
+        """μ_t per member: min(μ_i, the schedule's value at t)."""
+        c = self.config
+        return self.momentum.clamp(max=momentum_at(t, 1.0, c.momentum_schedule, c.momentum_period))
+
+    @torch.no_grad()
+    def step(self, scale: Tensor | None = None) -> None:
+        """One update of every member from the parameters' `.grad`; `scale` [N] multiplies ε (the schedule's
+        factor for this epoch, or 0 for a member that must not move)."""
+        self.t += 1
+        lr_all = self.lr if scale is None else self.lr * scale
+        mu0, mu1 = self._mu(self.t - 1), self._mu(self.t)
+        for k, p in self.params.items():
+            g, lr = p.grad, _per_member(lr_all, p)
+            if self.config.name == "nesterov":
+                v, m0, m1 = self.state[0][k], _per_member(mu0, p), _per_member(mu1, p)
+                p.add_(m1 * m0 * v - (1.0 + m1) * lr * g)
+                v.mul_(m0).sub_(lr * g)
+            elif self.config.name == "sgd":
+                buf = self.state[0][k]
+                buf.copy_(g if self.t == 1 else _per_member(self.momentum, p) * buf + g)
+                p.sub_(lr * buf)
+            else:
+                m, v, t, (b1, b2) = self.state[0][k], self.state[1][k], self.t, (0.9, 0.999)
+                m.lerp_(g, 1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.sub_(lr / (1 - b1**t) * m / (v.sqrt() / (1 - b2**t) ** 0.5 + 1e-8))
+
+    def select(self, params: dict[str, Tensor], keep: Tensor) -> None:
+        """Keep only the members at positions `keep` (the parameters of the smaller population are given)."""
+        self.params, self.lr, self.momentum = params, self.lr[keep], self.momentum[keep]
+        self.state = [{k: s[keep] for k, s in state.items()} for state in self.state]

@@ -231,6 +231,7 @@ class RBM(Conditional):
         self.ais_runs, self.ais_steps, self.ais_schedule = ais.runs, ais.steps, ais.schedule
         self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
         self.W = nn.Parameter(0.01 * torch.randn(*member_axis(members), n_visible, n_hidden))
+        self.streams = None  # CD-k's generator(s) when `loss` is given none: a population sets one per member
 
     def free_energy(self, v: Tensor, biases: Biases) -> Tensor:
         """F(v) [...] = −v·b_v − Σ_j softplus(b_h + vW)_j."""
@@ -266,6 +267,7 @@ class RBM(Conditional):
     def loss(self, v, biases, generator=None):
         """CD-k loss F(v) − F(ṽ) [...], ṽ the end of a k-step Gibbs chain from the data, held constant."""
         with torch.no_grad():
+            generator = self.streams if generator is None else generator
             neg = self.gibbs(v, {k: b.detach() for k, b in biases.items()}, self.cd_k, generator)
         return self.free_energy(v, biases) - self.free_energy(neg, biases)
 
