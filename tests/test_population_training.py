@@ -86,7 +86,7 @@ def assert_same(model_alone, metrics, member, model_member):
             assert mine[key] == pytest.approx(theirs[key], rel=1e-8, abs=1e-12), key
         assert mine["valid"]["score"] == pytest.approx(theirs["valid"]["score"], rel=1e-8)
     for (k, a), b in zip(model_alone.state_dict().items(), model_member.state_dict().values()):
-        torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-10, msg=lambda m: f"{k}: {m}")
+        torch.testing.assert_close(b, a, rtol=1e-8, atol=1e-10, msg=lambda m, k=k: f"{k}: {m}")
 
 
 CASES = [("rnn", "tanh", False), ("rnn", "relu", False), ("rnn", "sigmoid", False), ("rnn", "tanh", True),
