@@ -49,3 +49,33 @@ def test_veg_rule():
 def test_profile_positions_keep_both_ends():
     assert profile_positions(100)[0] == 1 and profile_positions(100)[-1] == 100
     assert len(profile_positions(100)) == 20 and profile_positions(5) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("a", [0.5, 0.9, 1.0, 1.3])
+@pytest.mark.parametrize("T", [2, 5, 40, 150])
+def test_per_step_rate_of_a_linear_rnn_is_a_at_every_length(a, T):
+    """W_uu = a·I: the per-step factor r^(1/(T−1)) is a whatever T, and its category follows θ = 0.1 decades."""
+    from seqgen.lab.veg import THRESHOLD, category, per_step_log10
+
+    H = 4
+    shape = Shape(1, H, 1, cell="linear")
+    params = init_population(shape, [0, 1], torch.float64)
+    with torch.no_grad():
+        params["W_uu"].copy_(a * torch.eye(H, dtype=torch.float64).expand(2, H, H))
+    pred, states = run(params, shape, torch.randn(3, T, 1, dtype=torch.float64), keep_states=True)
+    profile = veg_profile(list(torch.autograd.grad(pred.pow(2).sum(), states)))
+    for ratio in log10_ratio(profile).tolist():
+        assert 10 ** per_step_log10(ratio, T) == pytest.approx(a, rel=1e-9)
+        expected = "vanishing" if math.log10(a) < -THRESHOLD else "exploding" if math.log10(a) > THRESHOLD else "none"
+        assert category(per_step_log10(ratio, T)) == expected
+
+
+def test_dead_and_diverged_runs_are_their_own_categories():
+    from seqgen.lab.veg import categories
+
+    base = {"seq_len": 11, "diag_steps": [1, 50], "status": "fail"}
+    assert categories({**base, "log10_ratio": [-20.0, -0.5]}) == ("vanishing", "none")  # -2/step, then -0.05
+    assert categories({**base, "log10_ratio": [-20.0, -math.inf]}) == ("vanishing", "dead")  # ‖∂L/∂h_1‖ = 0
+    assert categories({**base, "log10_ratio": [0.0, None]}) == ("none", "dead")  # no gradient at either end
+    assert categories({**base, "status": "diverged", "log10_ratio": [30.0, 0.0]}) == ("exploding", "diverged")
+    assert categories({**base, "status": "success", "diag_steps": [1], "log10_ratio": [0.0]}) == ("none", "stopped")

@@ -6,7 +6,8 @@ no numeric rule, so seqgen states one. With r = ‖∂L/∂h_1‖ / ‖∂L/∂h
 respect to the first and the last carried state, all paths through time included), measured every
 `diag_every` updates: vanishing occurred if r < 10^−3 at some measurement, exploding if r > 10^3 at some
 measurement or a gradient became non-finite; VEG occurred if either did. The continuous VEG measure is
-max over measurements of |log10 r|.
+max over measurements of |log10 r|. That whole-sequence rule (kept in each run record as `veg`) depends on T;
+reports use the per-step rate of seqgen.lab.veg instead, which does not.
 """
 
 from __future__ import annotations
