@@ -1,15 +1,21 @@
-"""Report statistics are right on cases with known answers, and `seqgen lab report` writes its table,
-summary, Markdown and PNG figures for a real (tiny) sweep."""
+"""Report statistics are right on cases with known answers; `seqgen lab report` writes its table, summary,
+Markdown, figures and compact per-run file for a real (tiny) sweep, and regenerates a committed report from the
+committed per-run file alone."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from seqgen.errors import SeqgenError
 from seqgen.lab.cli import app
+from seqgen.lab.report import write_report
 from seqgen.lab.stats import logistic_fit, one_hot, pseudo_r2, spearman, wilson
 
 DESIGN = """
@@ -67,14 +73,34 @@ def test_report_of_a_tiny_sweep(tmp_path):
     assert "runs in 16 cells" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runs"] == 32 and summary["factors"] == ["length", "cell", "init", "lr"]
-    assert 0 <= summary["pseudo_r2"]["lr"] <= summary["pseudo_r2"]["all_factors"] + 1e-9
+    assert not summary["seeds"]["paired"] and summary["seeds"]["data_streams"] == 16  # each cell its own stream
+    lr = summary["learning_rate"]
+    assert lr["other_factors_crossed"] <= lr["cells"] + 1e-9 and lr["lr_beyond_interactions"] >= -1e-9
     for name in summary["figures"]:
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     cells = (out / "cells.csv").read_text().splitlines()
     assert len(cells) == 17 and cells[0].startswith("cell_id,kind,length,cell,init,lr,runs,successes,rate,ci_low")
     assert "| kind | length | lr |" in (out / "report.md").read_text()
+    packed = out / "runs.jsonl.gz"
+    assert len(gzip.decompress(packed.read_bytes()).splitlines()) == 32
+    shutil.rmtree(out / "runs")  # the compact file alone regenerates the same report
+    again = tmp_path / "again"
+    assert runner.invoke(app, ["report", str(out), "--out", str(again)]).exit_code == 0
+    for name in ("cells.csv", "summary.json", "report.md", "runs.jsonl.gz"):
+        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("sweep", ["seed001_digits_long"])
+def test_a_committed_report_regenerates_from_the_repository(tmp_path, sweep):
+    """The committed per-run file alone gives the committed table, summary and report, byte for byte."""
+    committed = Path(__file__).parents[1] / "results" / "lab" / sweep
+    write_report(committed, tmp_path)
+    for name in ("cells.csv", "summary.json", "report.md", "runs.jsonl.gz"):
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
+    figures = json.loads((committed / "summary.json").read_text())["figures"]
+    assert figures and all((tmp_path / name).read_bytes()[:4] == b"\x89PNG" for name in figures)
 
 
 def test_report_of_an_empty_folder_is_one_error(tmp_path):
-    result = CliRunner().invoke(app, ["report", str(tmp_path)])
-    assert result.exit_code != 0 and "no finished runs" in str(result.exception)
+    with pytest.raises(SeqgenError, match="no finished runs"):
+        write_report(tmp_path, tmp_path)

@@ -65,18 +65,25 @@ def sweep(
     console.print(f"done: results in {out}/runs; `seqgen lab report {out}` summarises them", highlight=False)
 
 
-ReportDirArg = Annotated[Path, typer.Argument(help="A sweep's results folder (holding runs/*.json).")]
+ReportDirArg = Annotated[
+    Path,
+    typer.Argument(help="A sweep's results folder: runs/*.json, or the compact runs.jsonl.gz the repository keeps."),
+]
 ReportOutOption = Annotated[
-    Path | None, typer.Option("--out", help="Where to write report.md, cells.csv and figures (default: DIR).")
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Where to write report.md, cells.csv, summary.json, figures and runs.jsonl.gz, all or none (default DIR).",
+    ),
 ]
 
 
 @app.command()
 def report(directory: ReportDirArg, out: ReportOutOption = None) -> None:
-    """Success rate per cell with Wilson intervals, VEG against success, learning-rate share, figures."""
+    """Success per cell with Wilson intervals; VEG per step against success within cells; the learning rate's share
+    beyond the other factors' interactions; the IRNN against the other kinds by exact tests; figures."""
     from seqgen.lab.report import write_report
     from seqgen.runtime import console
 
     summary = write_report(directory, out or directory)
     console.print(summary, highlight=False)
-

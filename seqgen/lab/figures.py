@@ -1,8 +1,10 @@
-"""PNG figures of a sweep (matplotlib, Agg backend): success against learning rate per model kind and
-length, VEG against success, learning curves, and VEG profiles ‖∂L/∂h_t‖/‖∂L/∂h_T‖ along the sequence."""
+"""PNG figures of a sweep (matplotlib, Agg backend), drawn into memory so the report writes all its files or
+none: success against learning rate per model kind and length, per-step VEG during training against success,
+learning curves, VEG profiles ‖∂L/∂h_t‖/‖∂L/∂h_T‖ along the sequence, and the VEG answers against θ."""
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections import defaultdict
@@ -10,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.fileio import atomic_path
+from seqgen.lab.analysis import kind
 from seqgen.lab.stats import wilson
+from seqgen.lab.veg import THRESHOLD, categories, is_veg, measurements
 
 
 def _plt():
@@ -23,11 +26,12 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> str:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+def _save(fig, path: Path) -> tuple[str, bytes]:
+    """The figure as PNG bytes, named by the file it will be written to."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, bbox_inches="tight", format="png")
     _plt().close(fig)
-    return path.name
+    return path.name, buffer.getvalue()
 
 
 def problems(records: list[dict]) -> list[tuple[str, int]]:
@@ -39,24 +43,22 @@ def _of(r: dict, problem: tuple[str, int]) -> bool:
     return (r["settings"]["task"], r["settings"]["length"]) == problem
 
 
-def draw_all(records: list[dict], rows: list[dict], analysis: dict, out: Path) -> list[str]:
-    """Draw every figure into `out`; return their file names."""
-    from seqgen.lab.report import kind
-
+def draw_all(records: list[dict], analysis: dict) -> dict[str, bytes]:
+    """Every figure as {file name: PNG bytes}."""
     kinds = sorted({kind(r["settings"]) for r in records})
-    return [
+    out = Path(".")
+    return dict([
         success_vs_lr(records, kinds, out / "success_vs_lr.png"),
         veg_vs_success(records, kinds, analysis, out / "veg_vs_success.png"),
         learning_curves(records, kinds, out / "learning_curves.png"),
         veg_profiles(records, kinds, out / "veg_profiles.png"),
-    ]
+        veg_threshold(analysis["threshold_sweep"], out / "veg_threshold.png"),
+    ])  # fmt: skip
 
 
-def success_vs_lr(records, kinds, path: Path) -> str:
+def success_vs_lr(records, kinds, path: Path) -> tuple[str, bytes]:
     """Success rate (Wilson 95 % bars) against learning rate, one line per model kind, one panel per task
     and length."""
-    from seqgen.lab.report import kind
-
     plt = _plt()
     pairs = problems(records)
     fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.6), sharey=True, squeeze=False)
@@ -87,53 +89,74 @@ def success_vs_lr(records, kinds, path: Path) -> str:
     return _save(fig, path)
 
 
-def veg_vs_success(records, kinds, analysis, path: Path) -> str:
-    """Left: success (jittered) against the VEG measure with the logistic fit; right: success rate with and
-    without VEG per model kind."""
-    from seqgen.lab.report import _capped, kind
-
+def veg_vs_success(records, kinds, analysis, path: Path) -> tuple[str, bytes]:
+    """Left: success (jittered) against |log10 ρ| during training (per step), θ marked; right: success rate
+    with and without VEG during training per model kind (dead, diverged and stopped runs left out)."""
     plt = _plt()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     rng = np.random.default_rng(0)
     for name in kinds:
-        rs = [r for r in records if kind(r["settings"]) == name]
-        x = np.array([_capped(r["veg"]["max_abs_log10_ratio"]) for r in rs])
-        y = np.array([r["success"] for r in rs], dtype=float)
-        left.scatter(x, y + rng.uniform(-0.08, 0.08, len(y)), s=6, alpha=0.5, label=name)
-    fit = analysis["logistic_success_on_veg_measure"]
-    rho = analysis["spearman_veg_measure_vs_success"]
-    left.set_xlabel("VEG measure: max over training of |log10 ‖∂L/∂h_1‖/‖∂L/∂h_T‖|")
+        pairs = [(abs(t), r["success"]) for r in records if kind(r["settings"]) == name and r["status"] != "diverged"
+                 for t in [measurements(r)[1]] if t is not None and math.isfinite(t)]  # fmt: skip
+        if pairs:
+            x, y = np.array(pairs, dtype=float).T
+            left.scatter(x, y + rng.uniform(-0.08, 0.08, len(y)), s=6, alpha=0.5, label=name)
+    rho = analysis["spearman_training_rate_vs_success"]
+    left.axvline(THRESHOLD, color="grey", lw=0.8, ls="--")
+    left.set_xlabel("|log10 ρ| during training, ρ = (‖∂L/∂h_1‖/‖∂L/∂h_T‖)^(1/(T−1))")
     left.set_ylabel("success (jittered)")
     left.set_title(f"Spearman ρ = {rho['rho']:+.2f} [{rho['ci'][0]:+.2f}, {rho['ci'][1]:+.2f}]", fontsize=9)
-    grid = np.linspace(0, left.get_xlim()[1], 100)
-    left.plot(grid, 1 / (1 + np.exp(-(fit["intercept"] + fit["slope_per_decade"] * grid))), "k-", lw=1.2,
-              label="logistic fit")  # fmt: skip
     left.legend(fontsize=6, markerscale=2)
     width = 0.38
     for j, occurred in enumerate((False, True)):
         rates, lows, highs = [], [], []
         for name in kinds:
-            ys = [r["success"] for r in records if kind(r["settings"]) == name and r["veg"]["occurred"] == occurred]
+            ys = [r["success"] for r in records
+                  if kind(r["settings"]) == name and is_veg(categories(r)[1]) is occurred]  # fmt: skip
             lo, hi = wilson(sum(ys), len(ys))
             rate = np.mean(ys) if ys else math.nan
             rates.append(rate)
             lows.append(max(0.0, rate - lo) if ys else 0)
             highs.append(max(0.0, hi - rate) if ys else 0)
         xs = np.arange(len(kinds)) + (j - 0.5) * width
-        right.bar(xs, rates, width, yerr=[lows, highs], capsize=2, label="VEG occurred" if occurred else "no VEG")
+        right.bar(xs, rates, width, yerr=[lows, highs], capsize=2, label="VEG in training" if occurred else "no VEG")
     right.set_xticks(np.arange(len(kinds)), kinds, rotation=30, ha="right", fontsize=7)
     right.set_ylabel("success rate")
     right.legend(fontsize=7)
-    slope = fit["slope_per_decade"]
-    left.text(0.98, 0.5, f"logistic slope {slope:+.3f}/decade", transform=left.transAxes, ha="right", fontsize=8)
     return _save(fig, path)
 
 
-def learning_curves(records, kinds, path: Path) -> str:
+def veg_threshold(rows: list[dict], path: Path) -> tuple[str, bytes]:
+    """How the answers move with θ: share of runs with VEG, the within-cell (Mantel-Haenszel) odds ratio of
+    success with VEG during training, and the stratified permutation p-value."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    theta = np.array([r["threshold"] for r in rows])
+    for phase in ("initialisation", "training"):
+        axes[0].plot(theta, [r[phase]["veg_rate"] for r in rows], marker="o", ms=3, label=f"at {phase}")
+    odds = np.array([r["training"]["odds_ratio"] for r in rows], dtype=float)
+    ci = np.array([r["training"]["ci"] for r in rows], dtype=float).T
+    with np.errstate(invalid="ignore"):
+        axes[1].errorbar(theta, odds, yerr=np.maximum(0, np.nan_to_num([odds - ci[0], ci[1] - odds])), marker="o",
+                         ms=3, capsize=2)  # fmt: skip
+    axes[1].axhline(1, color="grey", lw=0.8)
+    axes[2].plot(theta, [r["training"]["p_value"] for r in rows], marker="o", ms=3)
+    axes[2].axhline(0.05, color="grey", lw=0.8, ls="--")
+    for ax, label in zip(axes, ("share of runs with VEG", "odds ratio of success, VEG in training (within cells)",
+                                "stratified permutation p")):  # fmt: skip
+        ax.set_xscale("log")
+        ax.axvline(THRESHOLD, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel("θ (decades per step)")
+        ax.set_ylabel(label, fontsize=8)
+    axes[1].set_yscale("log")
+    axes[2].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def learning_curves(records, kinds, path: Path) -> tuple[str, bytes]:
     """Median evaluation metric (over seeds) against updates, one line per learning rate; a row of panels
     (one per model kind) for each task and length."""
-    from seqgen.lab.report import kind
-
     plt = _plt()
     pairs = problems(records)
     fig, axes = plt.subplots(
@@ -166,10 +189,9 @@ def _pad(curve: list, n: int) -> list:
     return values + [values[-1]] * (n - len(values))
 
 
-def veg_profiles(records, kinds, path: Path) -> str:
-    """Median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ against t/T at update 1 and at the last measurement, per task and length."""
-    from seqgen.lab.report import kind
-
+def veg_profiles(records, kinds, path: Path) -> tuple[str, bytes]:
+    """Median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ against t/T at update 1 and at the last measurement, per task and length;
+    dashed: a per-step rate of ±θ."""
     plt = _plt()
     pairs = problems(records)
     fig, axes = plt.subplots(len(pairs), 2, figsize=(10, 3.0 * len(pairs)), sharey=True, squeeze=False)
@@ -189,8 +211,9 @@ def veg_profiles(records, kinds, path: Path) -> str:
                         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (dead units)
                         median = np.nanmedian(np.where(np.isfinite(rows), rows, np.nan), 0)
                     ax.plot(t / t[-1], median, label=name)
-            ax.axhline(-3, color="grey", lw=0.8, ls="--")
-            ax.axhline(3, color="grey", lw=0.8, ls="--")
+            if t is not None:  # a per-step rate of exactly ±θ: log10 of ρ^(T − t)
+                for sign in (-1, 1):
+                    ax.plot(t / t[-1], sign * THRESHOLD * (t[-1] - t), color="grey", lw=0.8, ls="--")
             ax.set_title(f"VEG profile {title}: {problem[0]}, T = {problem[1]}", fontsize=9)
         row[0].set_ylabel("median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖", fontsize=8)
     for ax in axes[-1]:
