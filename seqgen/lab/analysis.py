@@ -98,8 +98,9 @@ def _group_deviance(y: np.ndarray, index: np.ndarray, weights: np.ndarray) -> fl
 def lr_question(records: list[dict], boots: int = 1000, seed: int = 0) -> dict:
     """McFadden R² of success for: every factor but the learning rate, crossed (one probability per group:
     all their interactions); that + the learning rate as a main effect; every factor crossed (one per cell).
-    The learning rate's share beyond the interactions is R²(cells) − R²(groups); its 95 % interval resamples
-    the seed groups (runs of one population and seed) within each population."""
+    The learning rate's share beyond the interactions is R²(cells) − R²(groups). The 95 % intervals are basic
+    bootstrap intervals (2·estimate − percentiles, which undo the upward bias resampling gives R²) over the
+    seed groups (runs of one population and seed) resampled within each population."""
     y = np.array([r["success"] for r in records], dtype=float)
     group_key = [json.dumps({k: v for k, v in r["settings"].items() if k not in MEMBER_KEYS}, sort_keys=True)
                  for r in records]  # fmt: skip
@@ -129,15 +130,25 @@ def lr_question(records: list[dict], boots: int = 1000, seed: int = 0) -> dict:
         draws.append(r2(counts[units]))
     draws = np.array(draws)
     delta = draws[:, 1] - draws[:, 0]
-    ci = lambda v: [float(np.percentile(v[~np.isnan(v)], q)) if (~np.isnan(v)).any() else math.nan for q in (2.5, 97.5)]
+    ci = lambda v, at, low=0.0: _basic_interval(v, at, low)
     return {
-        "other_factors_crossed": point[0], "other_factors_crossed_ci": ci(draws[:, 0]),
+        "other_factors_crossed": point[0], "other_factors_crossed_ci": ci(draws[:, 0], point[0]),
         "plus_lr_main_effect": 1 - main.deviance / null if null else math.nan,
-        "cells": point[1], "cells_ci": ci(draws[:, 1]),
-        "lr_beyond_interactions": point[1] - point[0], "lr_beyond_interactions_ci": ci(delta),
+        "cells": point[1], "cells_ci": ci(draws[:, 1], point[1]),
+        "lr_beyond_interactions": point[1] - point[0],
+        "lr_beyond_interactions_ci": ci(delta, point[1] - point[0], -1.0),
         "bootstrap": {"resamples": boots, "unit": "seed group (population × seed) within its population",
                       "units": int(units.max() + 1)},
     }  # fmt: skip
+
+
+def _basic_interval(draws: np.ndarray, estimate: float, low: float) -> list[float]:
+    """Basic bootstrap 95 % interval [2θ − q97.5, 2θ − q2.5], kept within [low, 1]."""
+    draws = draws[~np.isnan(draws)]
+    if not len(draws) or math.isnan(estimate):
+        return [math.nan, math.nan]
+    q_lo, q_hi = np.percentile(draws, [2.5, 97.5])
+    return [float(max(low, 2 * estimate - q_hi)), float(min(1.0, 2 * estimate - q_lo))]
 
 
 def kinds_question(records: list[dict]) -> list[dict]:

@@ -103,8 +103,8 @@ def lr_lines(lr: dict) -> list[str]:
          f"{lr['plus_lr_main_effect']:.3f}; every factor crossed (one per cell) {lr['cells']:.3f} "
          f"{_ci(lr['cells_ci'], '.3f')}. The learning rate with its interactions explains "
          f"**{lr['lr_beyond_interactions']:.3f}** {_ci(lr['lr_beyond_interactions_ci'], '.3f')} beyond the other "
-         f"factors' interactions (95 % bootstrap intervals, {b['resamples']} resamples of the {b['units']} seed "
-         "groups within their populations)."),
+         f"factors' interactions (95 % basic bootstrap intervals, {b['resamples']} resamples of the {b['units']} "
+         "seed groups within their populations)."),
     ]  # fmt: skip
 
 
