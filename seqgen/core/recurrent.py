@@ -156,14 +156,17 @@ class Recurrent(nn.Module):
         h = next(self.parameters()).new_zeros(*lead, batch_size, self.config.hidden_size)
         return State(h, h.clone() if self.config.cell == "lstm" else None)
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None = None, probes: State | None = None) -> tuple[Tensor, State]:
         """Run x [B, T, I] (or [N, B, T, I]) from `state` (zeros if None); return outputs h [(N,) B, T, H] and the
-        final state."""
+        final state. `probes` (a population's zeros [N, B, T, H]: h, and c for LSTM) receive as gradient the total
+        ∂L/∂h_t (∂L/∂c_t) along all paths through time, for gradient diagnostics."""
         batch = x.shape[-3]
         if state is None:
             state = self.initial_state(batch)
         h0, c0 = self._stacked(state.h), None if state.c is None else self._stacked(state.c)
-        if self.config.cell in GATES and not self.members:  # PyTorch's fused kernel: x7 (LSTM) faster alone
+        if (
+            self.config.cell in GATES and not self.members and probes is None
+        ):  # PyTorch's fused kernel: x7 (LSTM) faster alone
             h, last = _library(self.config.cell, x, state, list(self.rnn.parameters()), self.training)
             return self.dropout(h), last
         drive = self._drive(x if x.dim() == 4 else x.unsqueeze(0))  # shared inputs get a member axis of 1
@@ -171,12 +174,12 @@ class Recurrent(nn.Module):
             h, last = drive.new_zeros(*drive.shape[:3], self.config.hidden_size), State(h0, c0)
         elif self.config.cell in GATES:
             r = self.rnn
-            h, last = _gated(
-                self.config.cell, drive, h0, c0, self._stacked(r.weight_hh_l0), self._stacked(r.bias_hh_l0)
-            )
+            weights = (self._stacked(r.weight_hh_l0), self._stacked(r.bias_hh_l0))
+            h, last = _gated(self.config.cell, drive, h0, c0, *weights, probes)
         else:
             alpha = None if self.alpha is None else self._stacked(self.alpha)
-            h = scan(drive, h0, self._stacked(self.W_uu), alpha, self.config.cell)
+            probe = None if probes is None else probes.h
+            h = scan(drive, h0, self._stacked(self.W_uu), alpha, self.config.cell, probe)
             last = State(h[:, :, -1])
         if not self.members:
             h, last = h.squeeze(0), State(last.h.squeeze(0), None if last.c is None else last.c.squeeze(0))
@@ -219,12 +222,14 @@ def _library(cell: str, x: Tensor, state: State, weights: list[Tensor], train: b
     return h, State(h_n.squeeze(0))
 
 
-def _gated(cell: str, drive: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, State]:
+def _gated(
+    cell: str, drive: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor, probes: State | None = None
+) -> tuple[Tensor, State]:
     """LSTM / GRU steps over drives [N, B, T, G·H] in PyTorch's gate layout (i, f, g, o) and (r, z, n):
     LSTM c = σ(f)c + σ(i)tanh(g), h = σ(o)tanh(c); GRU n = tanh(i_n + r(W_hn h + b_hn)), h = (1 − z)n + zh
     (the LSTM's drive holds both biases, the GRU's only b_ih)."""
     w_t, hidden, outputs, b_hh = w_hh.transpose(1, 2), h.shape[-1], [], b_hh.unsqueeze(1)
-    for d in drive.unbind(2):  # unbind: its backward is one stack, not T scatters
+    for t, d in enumerate(drive.unbind(2)):  # unbind: its backward is one stack, not T scatters
         if cell == "lstm":
             gates = torch.baddbmm(d, h, w_t)
             sig = torch.sigmoid(gates)
@@ -237,5 +242,8 @@ def _gated(cell: str, drive: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, 
             rz = torch.sigmoid(d[..., : 2 * hidden] + gh[..., : 2 * hidden])
             n = torch.tanh(torch.addcmul(d[..., 2 * hidden :], rz[..., :hidden], gh[..., 2 * hidden :]))
             h = torch.lerp(n, h, rz[..., hidden:])
+        if probes is not None:
+            h = h + probes.h[:, :, t]
+            c = None if c is None else c + probes.c[:, :, t]
         outputs.append(h)
     return torch.stack(outputs, 2), State(h, c)

@@ -5,7 +5,8 @@ Members have stacked weights W_uu [N, H, H] and leaks α [N, H]; drives d_t = W_
   a_t = f(d_t + W_uu h_{t−1}),  h_t = α ⊙ h_{t−1} + (1 − α) ⊙ a_t   (α = 0 without leaky integration).
 Backward, with g_t = ∂L/∂h_t from outside: δ_t = g_t + α ⊙ δ_{t+1} + W_uu^T ε_{t+1}, ε_t = (1 − α) ⊙ f'(a_t) ⊙ δ_t;
 then ∂L/∂W_uu = Σ_t ε_t^T h_{t−1} (one bmm), ∂L/∂d = ε, ∂L/∂α = Σ_t δ_t ⊙ (h_{t−1} − a_t),
-∂L/∂h_0 = α ⊙ δ_1 + W_uu^T ε_1.
+∂L/∂h_0 = α ⊙ δ_1 + W_uu^T ε_1. An optional zero `probe` [N, B, T, H] receives δ_t, the total ∂L/∂h_t along all
+paths through time (the lab's gradient diagnostics).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Scan(torch.autograd.Function):
     """h [N, B, T, H] = the recurrence above from h_0 [N, B, H]; `alpha` [N, H] or None (plain units)."""
 
     @staticmethod
-    def forward(ctx, drive: Tensor, h0: Tensor, w_uu: Tensor, alpha: Tensor | None, cell: str) -> Tensor:
+    def forward(ctx, drive: Tensor, h0: Tensor, w_uu: Tensor, alpha: Tensor | None, cell: str, probe=None) -> Tensor:
         f = ACTIVATIONS[cell]
         out = drive.new_empty(drive.shape)
         acts = out if alpha is None else drive.new_empty(drive.shape)
@@ -62,7 +63,7 @@ class Scan(torch.autograd.Function):
             a_ = alpha.unsqueeze(1)
         grad = grad.contiguous()
         eps = torch.empty_like(out)
-        delta_all = torch.empty_like(out) if alpha is not None else None
+        delta_all = torch.empty_like(out) if alpha is not None or ctx.needs_input_grad[5] else None
         delta = grad[:, :, -1].clone() if steps else h0.new_zeros(h0.shape)
         for t in range(steps - 1, -1, -1):
             if delta_all is not None:
@@ -76,11 +77,11 @@ class Scan(torch.autograd.Function):
         h_prev = torch.cat([h0.unsqueeze(2), out[:, :, :-1]], 2).reshape(n, b * steps, hidden)
         grad_w = torch.bmm(eps.reshape(n, b * steps, hidden).transpose(1, 2), h_prev)
         grad_alpha = None
-        if alpha is not None:
+        if alpha is not None and ctx.needs_input_grad[3]:
             grad_alpha = (delta_all.reshape(n, -1, hidden) * (h_prev - acts.reshape(n, -1, hidden))).sum(1)
-        return eps, delta, grad_w, grad_alpha, None
+        return eps, delta, grad_w, grad_alpha, None, delta_all if ctx.needs_input_grad[5] else None
 
 
-def scan(drive: Tensor, h0: Tensor, w_uu: Tensor, alpha: Tensor | None, cell: str) -> Tensor:
+def scan(drive: Tensor, h0: Tensor, w_uu: Tensor, alpha: Tensor | None, cell: str, probe=None) -> Tensor:
     """Outputs h [N, B, T, H] of the plain or leaky recurrence (see the module docstring)."""
-    return Scan.apply(drive, h0, w_uu, alpha, cell)
+    return Scan.apply(drive, h0, w_uu, alpha, cell, probe)

@@ -1,10 +1,10 @@
-"""N independent RNNs of one shape as one batched model: stacked weights [N, ...], one batched matmul per
-time step. Each member is initialised by the shared core (`seqgen.core.recurrent.Recurrent` and a linear
-read-out built under the member's own seed), so member i equals the single RNN that seed gives.
+"""The lab's populations are the core's: N RNNs of one `Shape` as a core `Recurrent` with `members=N` and a
+stacked linear read-out (seqgen.core.population). Member i is built under its own seed exactly as the single
+core RNN of that seed, then stacked; the lab keeps its parameters as a dict of stacked tensors [N, ...] under
+short names (W_vu, W_uu, b_u, alpha_logit | W_ih, W_hh, b_ih, b_hh; W_out, b_out), which `run` calls the core with.
 
-Units follow the core: u_t = f(W_uu u_{t−1} + W_vu x_t + b_u) with f = tanh | relu | identity ("linear",
-for analytic tests), optionally leaky h_t = α ⊙ h_{t−1} + (1 − α) ⊙ f(·); LSTM and GRU follow PyTorch's
-gate layout (i, f, g, o) and (r, z, n). Inputs x [B, T, I] are shared by all members; states are [N, B, H].
+Cells are the core's: tanh | relu | sigmoid | linear (f(z) = z, for analytic tests) | lstm | gru. Inputs x
+[B, T, I] are shared by all members; states are [N, B, H].
 """
 
 from __future__ import annotations
@@ -13,18 +13,22 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
-from seqgen.core.recurrent import Recurrent, RecurrentConfig
+from seqgen.core.population import MemberLinear, stack_models
+from seqgen.core.recurrent import CELLS, GATES, Recurrent, RecurrentConfig, State
+from seqgen.errors import check_choice
 
-CELLS = ("tanh", "relu", "linear", "lstm", "gru")
-GATES = {"lstm": 4, "gru": 3}
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda z: z}
+NAMES = {"W_vu": "rnn.W_vu", "W_uu": "rnn.W_uu", "b_u": "rnn.b_u", "alpha_logit": "rnn.alpha_logit",
+         "W_ih": "rnn.rnn.weight_ih_l0", "W_hh": "rnn.rnn.weight_hh_l0", "b_ih": "rnn.rnn.bias_ih_l0",
+         "b_hh": "rnn.rnn.bias_hh_l0", "W_out": "readout.weight", "b_out": "readout.bias"}  # fmt: skip
+_SKELETONS: dict[tuple, nn.Module] = {}
 
 
 @dataclass(frozen=True)
 class Shape:
-    """What all members of a population share. `init`/`init_scale` follow `RecurrentConfig` (tanh/relu/
-    linear only; LSTM/GRU keep PyTorch's initialisation); `leaky` uses the core's log-uniform τ ≤ `tau_max`."""
+    """What all members of a population share: sizes, the core cell and its `init`/`init_scale` (plain cells;
+    LSTM/GRU keep PyTorch's initialisation), and leaky units with the core's log-uniform τ ≤ `tau_max`."""
 
     input_size: int
     hidden_size: int
@@ -36,44 +40,39 @@ class Shape:
     tau_max: float = 100.0
 
     def __post_init__(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell {self.cell!r}: expected one of {', '.join(CELLS)}")
+        check_choice("cell", self.cell, CELLS)
 
     @property
     def gated(self) -> bool:
         return self.cell in GATES
 
+    def recurrent(self) -> RecurrentConfig:
+        """The core settings of the recurrent layer."""
+        init = "auto" if self.gated else self.init
+        return RecurrentConfig(self.input_size, self.hidden_size, self.cell, self.leaky, tau_max=self.tau_max,
+                               init=init, init_scale=self.init_scale)  # fmt: skip
 
-def _member_params(shape: Shape, seed: int) -> dict[str, Tensor]:
-    """One member's parameters, built by the core `Recurrent` and `nn.Linear` under `seed` (global RNG restored)."""
-    config = RecurrentConfig(
-        shape.input_size,
-        shape.hidden_size,
-        cell="tanh" if shape.cell == "linear" else shape.cell,
-        leaky=shape.leaky,
-        tau_max=shape.tau_max,
-        init=shape.init if not shape.gated else "auto",
-        init_scale=shape.init_scale,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        rnn = Recurrent(config)
-        readout = nn.Linear(shape.hidden_size, shape.output_size)
-    if shape.gated:
-        r = rnn.rnn
-        params = {"W_ih": r.weight_ih_l0, "W_hh": r.weight_hh_l0, "b_ih": r.bias_ih_l0, "b_hh": r.bias_hh_l0}
-    else:
-        params = {"W_vu": rnn.W_vu, "W_uu": rnn.W_uu, "b_u": rnn.b_u}
-        if shape.leaky:
-            params["alpha_logit"] = rnn.alpha_logit
-    params.update(W_out=readout.weight, b_out=readout.bias)
-    return {name: p.detach() for name, p in params.items()}
+
+class ReadoutRNN(nn.Module):
+    """A core `Recurrent` and a linear read-out of its states (per member with `members`)."""
+
+    def __init__(self, config: Shape, members: int | None = None):
+        super().__init__()
+        self.config = config
+        self.rnn = Recurrent(config.recurrent(), members)
+        self.readout = MemberLinear(config.hidden_size, config.output_size, members)
 
 
 def init_population(shape: Shape, seeds: list[int], dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
     """Stacked parameters {name: leaf Tensor [N, ...]} for members with the given initialisation seeds."""
-    members = [_member_params(shape, s) for s in seeds]
-    return {k: torch.stack([m[k] for m in members]).to(dtype).requires_grad_() for k in members[0]}
+    singles = []
+    with torch.random.fork_rng(devices=[]):
+        for seed in seeds:
+            torch.manual_seed(seed)
+            singles.append(ReadoutRNN(shape))
+    model = stack_models(singles)
+    short = {full: name for name, full in NAMES.items()}
+    return {short[k]: v.detach().to(dtype).requires_grad_() for k, v in model.state_dict().items()}
 
 
 def run(
@@ -81,65 +80,23 @@ def run(
 ) -> tuple[Tensor, list[Tensor]]:
     """Predictions [N, B, k, O] from the last k = `readout_steps` states for inputs x [B, T, I].
 
-    With `keep_states`, also the carried states of every step (h_t [N, B, H]; for LSTM h_t and c_t
-    alternate), e.g. to take ∂L/∂h_t; otherwise only the last k are kept (evaluation memory stays small).
+    With `keep_states`, also one zero leaf per step (h_t [N, B, H]; for LSTM h_t and c_t alternate) whose
+    gradient is the total ∂L/∂h_t along all paths through time; otherwise none are made.
     """
     n = next(iter(params.values())).shape[0]
-    batch = x.shape[0]
-    h = x.new_zeros(n, batch, shape.hidden_size)
-    w_in, b_in = (params["W_ih"], params["b_ih"]) if shape.gated else (params["W_vu"], params["b_u"])
-    drive = torch.matmul(x.reshape(1, -1, x.shape[-1]), w_in.transpose(1, 2)) + b_in.unsqueeze(1)
-    drive = drive.view(n, batch, x.shape[1], -1)
+    key = (shape, n)
+    if key not in _SKELETONS:
+        with torch.random.fork_rng(devices=[]):
+            _SKELETONS[key] = ReadoutRNN(shape, n)
+    model = _SKELETONS[key]
     kept: list[Tensor] = []
-    outputs: list[Tensor] = []
-    if shape.cell == "lstm":
-        _lstm(params, drive, h, kept, outputs, keep_states, readout_steps)
-    elif shape.cell == "gru":
-        _gru(params, drive, h, kept, outputs, keep_states, readout_steps)
-    else:
-        f = _ACTIVATIONS[shape.cell]
-        w_t = params["W_uu"].transpose(1, 2)
-        alpha = torch.sigmoid(params["alpha_logit"]).unsqueeze(1) if shape.leaky else None
-        for d in drive.unbind(2):  # unbind: its backward is one stack, not T scatters
-            a = f(torch.baddbmm(d, h, w_t))
-            h = a if alpha is None else torch.lerp(a, h, alpha)
-            _keep(h, kept, outputs, keep_states, readout_steps)
-    last = torch.stack(outputs, 2)  # [N, B, k, H]
-    pred = torch.matmul(last.flatten(1, 2), params["W_out"].transpose(1, 2)) + params["b_out"].unsqueeze(1)
-    return pred.view(n, batch, readout_steps, -1), kept
-
-
-def _keep(h: Tensor, kept: list, outputs: list, keep_states: bool, k: int, c: Tensor | None = None) -> None:
-    """Record the step's state for diagnostics and keep the last k outputs for the read-out."""
+    probes = None
     if keep_states:
-        kept.append(h)
-        if c is not None:
-            kept.append(c)
-    outputs.append(h)
-    if len(outputs) > k:
-        outputs.pop(0)
-
-
-def _lstm(params, drive, h, kept, outputs, keep_states, k) -> None:
-    """LSTM steps: gates = W_ih x + b_ih + W_hh h + b_hh; c = σ(f)c + σ(i)tanh(g); h = σ(o)tanh(c)."""
-    w_t = params["W_hh"].transpose(1, 2)
-    drive = drive + params["b_hh"][:, None, None, :]
-    c = torch.zeros_like(h)
-    for d in drive.unbind(2):
-        i, f, g, o = torch.baddbmm(d, h, w_t).chunk(4, -1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        _keep(h, kept, outputs, keep_states, k, c)
-
-
-def _gru(params, drive, h, kept, outputs, keep_states, k) -> None:
-    """GRU steps: r, z = σ(W_i x + b_i + W_h h + b_h); n = tanh(W_in x + b_in + r(W_hn h + b_hn)); h = (1−z)n + zh."""
-    w_t = params["W_hh"].transpose(1, 2)
-    b_hh = params["b_hh"].unsqueeze(1)
-    for d in drive.unbind(2):
-        gh = torch.baddbmm(b_hh, h, w_t)
-        i_r, i_z, i_n = d.chunk(3, -1)
-        h_r, h_z, h_n = gh.chunk(3, -1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        h = torch.lerp(torch.tanh(i_n + r * h_n), h, z)
-        _keep(h, kept, outputs, keep_states, k)
+        lstm = shape.cell == "lstm"
+        kept = [x.new_zeros(n, x.shape[0], shape.hidden_size).requires_grad_() for _ in range(x.shape[1] * (1 + lstm))]
+        h_leaves = kept[::2] if lstm else kept
+        probes = State(torch.stack(h_leaves, 2), torch.stack(kept[1::2], 2) if lstm else None)
+    rnn = {NAMES[k][4:]: v for k, v in params.items() if NAMES[k].startswith("rnn.")}
+    h, _ = functional_call(model.rnn, rnn, (x, None, probes))
+    readout = {"weight": params["W_out"], "bias": params["b_out"]}
+    return functional_call(model.readout, readout, (h[:, :, -readout_steps:],)), kept

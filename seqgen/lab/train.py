@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from seqgen.core.optim import MemberOptimizer, OptimConfig, clip_members, member_grad_norms
 from seqgen.lab.diagnostics import log10_ratio, profile_positions, spectral_radius, veg_profile, veg_summary
-from seqgen.lab.optim import PopulationOptimizer, clip_members, member_grad_norms
 from seqgen.lab.population import Shape, init_population, run
 from seqgen.lab.tasks import Task, make_task
 
@@ -88,7 +88,7 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
     lr, momentum, clip = (
         torch.tensor([getattr(m, k) for m in members], dtype=dtype) for k in ("lr", "momentum", "clip")
     )
-    opt = PopulationOptimizer(spec.optimizer, params, lr, momentum, spec.momentum_schedule)
+    opt = MemberOptimizer(params, OptimConfig(spec.optimizer, momentum_schedule=spec.momentum_schedule), lr, momentum)
     generator = torch.Generator().manual_seed(spec.data_seed)
     eval_x, eval_y = task.eval_set()
     eval_x = eval_x.to(dtype)
@@ -122,7 +122,7 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
         losses = task.loss(pred, y)
         grads_all = torch.autograd.grad(losses.sum(), [*params.values(), *states])
         grads = dict(zip(params, grads_all[: len(params)]))
-        norms = member_grad_norms(grads)
+        norms = member_grad_norms(grads.values())
         if diag:
             d = diag_at.index(step)
             profile = veg_profile(list(grads_all[len(params) :]), gated_pairs=shape.cell == "lstm")
@@ -130,9 +130,11 @@ def train_population(spec: PopulationSpec, members: list[Member]) -> list[dict]:
             hist["grad_norm"][d, ids] = norms.double()
             hist["radius"][d, ids] = spectral_radius(params.get("W_uu"), len(ids)).double()
             hist["profile"][d, ids] = profile[:, pos_index].double()
-        clip_count[ids] += clip_members(grads, norms, clip).float()
+        clip_count[ids] += clip_members(grads.values(), norms, clip).float()
         updates[ids] += 1
-        opt.step(grads)
+        for name, p in params.items():
+            p.grad = grads[name]
+        opt.step()
         loss_sum += losses.detach()
         loss_count += 1
         finite = torch.isfinite(losses.detach()) & torch.isfinite(norms)
