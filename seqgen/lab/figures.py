@@ -130,7 +130,7 @@ def veg_threshold(rows: list[dict], path: Path) -> tuple[str, bytes]:
     """How the answers move with θ: share of runs with VEG, the within-cell (Mantel-Haenszel) odds ratio of
     success with VEG during training, and the stratified permutation p-value."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
     theta = np.array([r["threshold"] for r in rows])
     for phase in ("initialisation", "training"):
         axes[0].plot(theta, [r[phase]["veg_rate"] for r in rows], marker="o", ms=3, label=f"at {phase}")
@@ -142,8 +142,7 @@ def veg_threshold(rows: list[dict], path: Path) -> tuple[str, bytes]:
     axes[1].axhline(1, color="grey", lw=0.8)
     axes[2].plot(theta, [r["training"]["p_value"] for r in rows], marker="o", ms=3)
     axes[2].axhline(0.05, color="grey", lw=0.8, ls="--")
-    for ax, label in zip(axes, ("share of runs with VEG", "odds ratio of success, VEG in training (within cells)",
-                                "stratified permutation p")):  # fmt: skip
+    for ax, label in zip(axes, ("share with VEG", "within-cell odds ratio, training", "permutation p, training")):
         ax.set_xscale("log")
         ax.axvline(THRESHOLD, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("θ (decades per step)")
