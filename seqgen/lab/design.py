@@ -52,7 +52,7 @@ INITS = {  # name → (RecurrentConfig.init, init_scale)
 # The engine's names, kept here so that a design is checked without importing torch (a test keeps them equal).
 TASKS = ("adding", "temporal_order", "latching", "copy_memory", "digits", "digits_permuted", "mnist",
          "mnist_permuted")  # fmt: skip
-CELLS = ("tanh", "relu", "linear", "lstm", "gru")
+CELLS = ("tanh", "relu", "sigmoid", "linear", "lstm", "gru")
 OPTIMIZERS = ("nesterov", "sgd", "adam")
 MOMENTUM_SCHEDULES = ("constant", "sutskever")
 MEMBER_KEYS = ("lr", "clip", "momentum")
