@@ -157,3 +157,17 @@ def test_a_real_full_tmpfs_writes_nothing(tmp_path, runs):
         assert list(out.iterdir()) == []
     finally:
         subprocess.run(["umount", "-l", str(out)], check=True)
+
+
+def test_a_bad_results_folder_is_reported_before_the_heavy_imports(tmp_path):
+    """The one line comes before NumPy, SciPy and matplotlib are imported, and nothing is created."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "p.json").write_text('{"runs": 5')
+    code = (
+        "import sys\nfrom seqgen.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+        "    print(sorted(m for m in ('numpy', 'scipy', 'matplotlib', 'torch') if m in sys.modules), e.code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "lab", "report", str(tmp_path), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.stdout.strip() == "[] 1" and "not valid JSON" in done.stderr, (done.stdout, done.stderr)
+    assert not (tmp_path / "o").exists()

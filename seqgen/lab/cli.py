@@ -82,8 +82,14 @@ ReportOutOption = Annotated[
 def report(directory: ReportDirArg, out: ReportOutOption = None) -> None:
     """Success per cell with Wilson intervals; VEG per step against success within cells; the learning rate's share
     beyond the other factors' interactions; the IRNN against the other kinds by exact tests; figures."""
+    from seqgen.fileio import check_output_folder
+    from seqgen.lab.records import load_records
+
+    loaded = load_records(directory)  # a bad folder is reported before NumPy, SciPy and matplotlib load
+    target = check_output_folder(out or directory)
+
     from seqgen.lab.report import write_report
     from seqgen.runtime import console
 
-    summary = write_report(directory, out or directory)
+    summary = write_report(directory, target, loaded)
     console.print(summary, highlight=False)

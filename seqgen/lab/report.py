@@ -105,13 +105,14 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def write_report(directory: str | Path, out: str | Path) -> str:
-    """Write the report's files into `out`, all or none; return a short text summary."""
+def write_report(directory: str | Path, out: str | Path, loaded: tuple[list[dict], bool] | None = None) -> str:
+    """Write the report's files into `out`, all or none; return a short text summary. `loaded` is what
+    `load_records(directory)` returned, when the caller checked the folder already."""
     from seqgen.lab import figures
     from seqgen.lab.markdown import markdown, short
 
     out = check_output_folder(out)
-    records, from_runs = load_records(directory)
+    records, from_runs = loaded or load_records(directory)
     summary, rows = summarise(records)
     pictures = figures.draw_all(records, summary)
     summary["figures"] = list(pictures)
