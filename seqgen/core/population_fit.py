@@ -29,11 +29,11 @@ STATUSES = ("training", "finished", "stopped", "diverged", "dropped")
 class MemberSpec:
     """One member: initialisation seed and scalar hyper-parameters (ε, μ_max, clip c, L1 λ; 0 turns c or λ off)."""
 
-    seed: int
-    lr: float
-    momentum: float = 0.9
-    clip: float = 0.0
-    l1: float = 0.0
+    seed: int  # initialisation, and the member's CD-k stream
+    lr: float  # ε (the optimiser's schedule scales it per epoch)
+    momentum: float = 0.9  # μ_max
+    clip: float = 0.0  # threshold on the member's own gradient norm
+    l1: float = 0.0  # λ of the L1 penalty on rectifier activations
 
 
 @dataclass

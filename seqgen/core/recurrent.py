@@ -164,12 +164,12 @@ class Recurrent(nn.Module):
         if state is None:
             state = self.initial_state(batch)
         h0, c0 = self._stacked(state.h), None if state.c is None else self._stacked(state.c)
-        if (
-            self.config.cell in GATES and not self.members and probes is None
-        ):  # PyTorch's fused kernel: x7 (LSTM) faster alone
+        if self.config.cell in GATES and not self.members and probes is None:  # PyTorch's kernel: x7 faster (LSTM)
             h, last = _library(self.config.cell, x, state, list(self.rnn.parameters()), self.training)
             return self.dropout(h), last
         drive = self._drive(x if x.dim() == 4 else x.unsqueeze(0))  # shared inputs get a member axis of 1
+        if probes is not None:  # time-major views, like the drives
+            probes = State(probes.h.transpose(1, 2), None if probes.c is None else probes.c.transpose(1, 2))
         if x.shape[-2] == 0:
             h, last = drive.new_zeros(*drive.shape[:3], self.config.hidden_size), State(h0, c0)
         elif self.config.cell in GATES:
@@ -180,13 +180,14 @@ class Recurrent(nn.Module):
             alpha = None if self.alpha is None else self._stacked(self.alpha)
             probe = None if probes is None else probes.h
             h = scan(drive, h0, self._stacked(self.W_uu), alpha, self.config.cell, probe)
-            last = State(h[:, :, -1])
+            last = State(h[:, -1])
+        h = h.transpose(1, 2)  # [N, B, T, H], a view of the time-major states
         if not self.members:
             h, last = h.squeeze(0), State(last.h.squeeze(0), None if last.c is None else last.c.squeeze(0))
         return self.dropout(h), last
 
     def _drive(self, x: Tensor) -> Tensor:
-        """W_in x_t + b for all steps [N, B, T, G·H] in one batched matmul, x [1 or N, B, T, I]."""
+        """W_in x_t + b for all steps, time-major [N, T, B, G·H], in one batched matmul; x [1 or N, B, T, I]."""
         if self.config.cell in GATES:
             r = self.rnn
             lstm = self.config.cell == "lstm"  # a GRU's reset gate multiplies b_hh, so it stays in the step
@@ -194,10 +195,9 @@ class Recurrent(nn.Module):
         else:
             w, b = self._stacked(self.W_vu), self._stacked(self.b_u)
         n, (_, batch, steps, n_in) = w.shape[0], x.shape
-        flat = torch.baddbmm(
-            b.unsqueeze(1), x.reshape(x.shape[0], batch * steps, n_in).expand(n, -1, -1), w.transpose(1, 2)
-        )
-        return flat.view(n, batch, steps, w.shape[1])
+        rows = x.transpose(1, 2).reshape(x.shape[0], steps * batch, n_in)
+        flat = torch.baddbmm(b.unsqueeze(1), rows.expand(n, -1, -1), w.transpose(1, 2))
+        return flat.view(n, steps, batch, w.shape[1])
 
     def step(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         """One time step x_t [B, I] (or [N, B, I]) → (h_t [(N,) B, H], state): `forward` on a length-1 sequence."""
@@ -225,11 +225,11 @@ def _library(cell: str, x: Tensor, state: State, weights: list[Tensor], train: b
 def _gated(
     cell: str, drive: Tensor, h: Tensor, c: Tensor | None, w_hh: Tensor, b_hh: Tensor, probes: State | None = None
 ) -> tuple[Tensor, State]:
-    """LSTM / GRU steps over drives [N, B, T, G·H] in PyTorch's gate layout (i, f, g, o) and (r, z, n):
+    """LSTM / GRU steps over time-major drives [N, T, B, G·H] in PyTorch's gate layout (i, f, g, o) and (r, z, n):
     LSTM c = σ(f)c + σ(i)tanh(g), h = σ(o)tanh(c); GRU n = tanh(i_n + r(W_hn h + b_hn)), h = (1 − z)n + zh
     (the LSTM's drive holds both biases, the GRU's only b_ih)."""
     w_t, hidden, outputs, b_hh = w_hh.transpose(1, 2), h.shape[-1], [], b_hh.unsqueeze(1)
-    for t, d in enumerate(drive.unbind(2)):  # unbind: its backward is one stack, not T scatters
+    for t, d in enumerate(drive.unbind(1)):  # unbind: its backward is one stack, not T scatters
         if cell == "lstm":
             gates = torch.baddbmm(d, h, w_t)
             sig = torch.sigmoid(gates)
@@ -243,7 +243,7 @@ def _gated(
             n = torch.tanh(torch.addcmul(d[..., 2 * hidden :], rz[..., :hidden], gh[..., 2 * hidden :]))
             h = torch.lerp(n, h, rz[..., hidden:])
         if probes is not None:
-            h = h + probes.h[:, :, t]
-            c = None if c is None else c + probes.c[:, :, t]
+            h = h + probes.h[:, t]
+            c = None if c is None else c + probes.c[:, t]
         outputs.append(h)
-    return torch.stack(outputs, 2), State(h, c)
+    return torch.stack(outputs, 1), State(h, c)
