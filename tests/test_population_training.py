@@ -41,8 +41,8 @@ class TinyMusic:
         biases = model.teacher_forced(self.valid).biases
         cond = model.conditional
         if hasattr(cond, "free_energy"):  # the RBM: a deterministic stand-in score, −F(v) per frame
-            return {"score": float(-cond.free_energy(self.valid, biases).mean())}
-        return {"score": float(cond.log_prob(self.valid, biases).mean())}
+            return {"score": float(-cond.free_energy(self.valid, biases).mean().detach())}
+        return {"score": float(cond.log_prob(self.valid, biases).mean().detach())}
 
     def checkpoint_info(self):
         return {"task": "music", "kind": "tiny", "data": {}}

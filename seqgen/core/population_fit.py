@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from seqgen.core.optim import MemberOptimizer, OptimConfig, clip_members, learning_rate_at, member_grad_norms
-from seqgen.core.population import member_model, select_members, stack_models
+from seqgen.core.population import member_model, reuse_freed_memory, select_members, stack_models
 from seqgen.core.train import FitTask, TrainConfig
 
 STATUSES = ("training", "finished", "stopped", "diverged", "dropped")
@@ -55,6 +55,7 @@ class Population:
     """A population under training: the stacked model of the members still training (`active` indexes `members`)."""
 
     def __init__(self, make_model: Callable[[], nn.Module], specs: list[MemberSpec], optim: OptimConfig):
+        reuse_freed_memory()
         singles = []
         for spec in specs:
             torch.manual_seed(spec.seed)

@@ -15,17 +15,16 @@ import torch
 from torch import Tensor
 
 
-def _backprop_slope(delta: Tensor, a: Tensor, cell: str, out: Tensor) -> None:
-    """out = delta ⊙ f'(z) from the activation a = f(z) [N, B, H] (relu: 1 where a > 0, as autograd takes it)."""
+def _backprop_slope(delta: Tensor, a: Tensor, cell: str) -> Tensor:
+    """delta ⊙ f'(z) from the activation a = f(z) [N, B, H] (relu: 1 where a > 0, as autograd takes it)."""
     if cell == "tanh":
-        torch.addcmul(delta, delta * a, a, value=-1.0, out=out)
-    elif cell == "sigmoid":
+        return torch.addcmul(delta, delta * a, a, value=-1.0)
+    if cell == "sigmoid":
         da = delta * a
-        torch.addcmul(da, da, a, value=-1.0, out=out)
-    elif cell == "relu":
-        torch.mul(delta, a > 0, out=out)
-    else:
-        out.copy_(delta)
+        return torch.addcmul(da, da, a, value=-1.0)
+    if cell == "relu":
+        return delta * (a > 0)
+    return delta
 
 
 class Scan(torch.autograd.Function):
@@ -68,8 +67,8 @@ class Scan(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             if keep_delta:
                 delta_all[:, t] = delta
-            eps_t = eps[:, t]
-            _backprop_slope(delta if a_ is None else delta - delta * a_, acts[:, t], ctx.cell, eps_t)
+            eps_t = _backprop_slope(delta if a_ is None else delta - delta * a_, acts[:, t], ctx.cell)
+            eps[:, t] = eps_t  # kept contiguous for the bmm: CPU bmm falls back to one gemm per member on strided input
             carry = grad[:, t - 1] if t else None
             if a_ is not None:
                 carry = delta * a_ if carry is None else torch.addcmul(carry, delta, a_)

@@ -1,0 +1,72 @@
+"""Successive halving inside one population keeps the right members, resumes between rungs to the same result,
+writes a members table, curves and a best.pt that loads like any single-model checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_population_training import P, TinyMusic
+
+from seqgen.checkpoint import load_checkpoint
+from seqgen.core.optim import OptimConfig
+from seqgen.core.population_fit import MemberSpec
+from seqgen.core.population_search import SearchConfig, parse_lr_range, run_search
+from seqgen.core.train import TrainConfig
+from seqgen.errors import SeqgenError
+from seqgen.music.model import MusicModel, make_config
+
+CONFIG = make_config(kind="rnn", n_visible=P, rnn_hidden=5, cell="tanh")
+OPTIM = OptimConfig("nesterov", lr=0.1, momentum=0.9)
+SEARCH = SearchConfig(0.003, 0.3, trials=3, seeds=2, rungs=(2, 4), keep=0.5)
+
+
+def search(out, epochs, resume=False, search=SEARCH):
+    train = TrainConfig(epochs=epochs, patience=0, seed=5, device="cpu")
+    make = lambda: MusicModel(CONFIG).double()
+    return run_search(TinyMusic(), make, search, MemberSpec(seed=10, lr=0.0), OPTIM, train, out, resume=resume)
+
+
+def test_members_are_a_log_spaced_grid_times_seeds():
+    members = SEARCH.members(MemberSpec(seed=10, lr=0.0, clip=1.0))
+    assert [m.lr for m in members] == pytest.approx([0.003, 0.003, 0.03, 0.03, 0.3, 0.3])
+    assert [m.seed for m in members] == [10, 11] * 3 and {m.clip for m in members} == {1.0}
+    assert parse_lr_range("0.03:3") == (0.03, 3.0)
+    with pytest.raises(SeqgenError, match="LOW:HIGH"):
+        parse_lr_range("fast")
+    with pytest.raises(SeqgenError, match="low"):
+        SearchConfig(3.0, 0.03)
+
+
+def test_halving_keeps_the_best_by_validation_score(tmp_path):
+    members = search(tmp_path, 5)
+    dropped_at_2 = [m for m in members if m.status == "dropped" and len(m.curve) == 2]
+    assert len(dropped_at_2) == 3  # 6 members, keep half at epoch 2
+    survivors_2 = [m for m in members if len(m.curve) > 2]
+    assert min(m.curve[1]["valid"]["score"] for m in survivors_2) >= max(m.best_valid for m in dropped_at_2)
+    assert sum(len(m.curve) == 5 for m in members) == 2 and members and all(len(m.curve) >= 2 for m in members)
+    assert [m.status for m in members].count("finished") == 2  # ⌈0.5 · 3⌉ = 2 kept at epoch 4
+    rows = json.loads((tmp_path / "members.json").read_text())
+    assert len(rows) == 6 and (tmp_path / "members.md").read_text().count("| m0") == 6
+    assert len(json.loads((tmp_path / "curves" / "m000.json").read_text())) == len(members[0].curve)
+    best = max(members, key=lambda m: m.best_valid)
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert ckpt["best_valid"] == best.best_valid and ckpt["optim_config"]["lr"] == best.spec.lr
+    model = MusicModel(CONFIG).double()
+    model.load_state_dict(ckpt["state_dict"])  # a normal single model
+    assert TinyMusic().evaluate(model)["score"] == pytest.approx(best.best_valid, rel=1e-12)
+
+
+def test_a_search_interrupted_between_rungs_resumes_to_the_same_result(tmp_path):
+    whole = search(tmp_path / "whole", 5)
+    search(tmp_path / "cut", 3)  # stops after epoch 3, between the rungs at 2 and 4
+    resumed = search(tmp_path / "cut", 5, resume=True)
+    for a, b in zip(whole, resumed, strict=True):
+        assert (a.status, a.best_epoch, len(a.curve)) == (b.status, b.best_epoch, len(b.curve))
+        assert [e["train_loss"] for e in a.curve] == [e["train_loss"] for e in b.curve]
+        assert a.best_valid == b.best_valid
+    assert (tmp_path / "whole" / "members.md").read_text() == (tmp_path / "cut" / "members.md").read_text()
+    saved = load_checkpoint(tmp_path / "cut" / "best.pt")["state_dict"]
+    for k, v in load_checkpoint(tmp_path / "whole" / "best.pt")["state_dict"].items():
+        assert torch.equal(saved[k], v)
