@@ -35,7 +35,7 @@ def test_members_are_a_log_spaced_grid_times_seeds():
     assert parse_lr_range("0.03:3") == (0.03, 3.0)
     with pytest.raises(SeqgenError, match="LOW:HIGH"):
         parse_lr_range("fast")
-    with pytest.raises(SeqgenError, match="low"):
+    with pytest.raises(SeqgenError, match="LOW ≤ HIGH"):
         SearchConfig(3.0, 0.03)
 
 
@@ -70,3 +70,28 @@ def test_a_search_interrupted_between_rungs_resumes_to_the_same_result(tmp_path)
     saved = load_checkpoint(tmp_path / "cut" / "best.pt")["state_dict"]
     for k, v in load_checkpoint(tmp_path / "whole" / "best.pt")["state_dict"].items():
         assert torch.equal(saved[k], v)
+
+
+def test_train_lr_range_searches_from_the_cli_and_best_pt_scores(cli, tmp_path):
+    import numpy as np
+
+    from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(16):
+        roll = np.zeros((24, 88), dtype=bool)
+        roll[np.arange(24), 39 + rng.integers(0, 12, 24)] = True
+        roll_to_midi(roll, folder / f"p{i:02d}.mid", RollFormat(Quantisation(1)))
+    out = tmp_path / "search"
+    args = ["--data", folder, "--model", "rnn", "--hidden", "6", "--epochs", "2", "--out", out]
+    proc = cli("train", *args, "--lr-range", "0.01:0.1", "--trials", "2", "--seeds", "2")
+    assert proc.code == 0, proc.output
+    rows = json.loads((out / "members.json").read_text())
+    assert sorted((round(r["lr"], 9), r["seed"]) for r in rows) == [(0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)]
+    scored = cli("score", "--model", out / "best.pt", "--data", folder, "--split", "valid", "--json")
+    assert scored.code == 0, scored.output
+    best = max(r["best_valid"] for r in rows)
+    assert json.loads(scored.stdout)["log_likelihood_per_frame"] == pytest.approx(best, abs=1e-4)
+    assert "--lr-range" in cli("train", *args, "--lr-range", "fast").one_line_error()

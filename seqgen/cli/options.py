@@ -119,6 +119,13 @@ OPTIM_OPTS = [
     _o("optimizer", Optimizer | None, None, "nesterov: the simplified Nesterov momentum of Bengio et al. 2013; "
        "sgd: classical momentum; adam. Default: nesterov.", panel=O),
     _o("lr", float | None, None, "Learning rate ε (at epoch 0). Default: music 0.5, text 1.0.", panel=O, min=0.0),
+    _o("lr_range", str | None, None, "Learning-rate search LOW:HIGH (e.g. 0.03:3): --trials rates log-spaced in it "
+       "× --seeds seeds train as one population with successive halving (rungs at epochs 5, 15, 45 keep the best "
+       "third); OUT gets members.md/.json, curves/ and best.pt (the best member's). Default: no search.",
+       tasks=MUSIC, panel=O),
+    _o("trials", int, 8, "Learning rates of a --lr-range search.", tasks=MUSIC, panel=O, min=1),
+    _o("seeds", int, 2, "Initialisation seeds per learning rate of a --lr-range search (--seed, --seed + 1, ...).",
+       tasks=MUSIC, panel=O, min=1),
     _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule). "
        "Default: music 0.95, text 0.9.",
        panel=O, min=0.0, max=0.9999),

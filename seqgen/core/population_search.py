@@ -45,9 +45,9 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_low <= self.lr_high:
-            raise SeqgenError(f"--lr {self.lr_low}:{self.lr_high}: need 0 < low ≤ high", param="lr")
+            raise SeqgenError(f"{self.lr_low:g}:{self.lr_high:g}: need 0 < LOW ≤ HIGH", param="lr_range")
         if self.trials < 1 or self.seeds < 1:
-            raise SeqgenError(f"--trials {self.trials} --seeds {self.seeds}: both must be at least 1", param="trials")
+            raise SeqgenError(f"{self.trials} trials × {self.seeds} seeds: both must be at least 1", param="trials")
         if not 0 < self.keep <= 1:
             raise SeqgenError(f"keep fraction {self.keep}: must be in (0, 1]")
 
@@ -63,7 +63,7 @@ def parse_lr_range(text: str) -> tuple[float, float]:
     try:
         low, high = (float(part) for part in text.split(":"))
     except ValueError:
-        raise SeqgenError(f"--lr {text!r}: expected a range LOW:HIGH such as 0.03:3", param="lr") from None
+        raise SeqgenError(f"{text!r}: expected a range LOW:HIGH such as 0.03:3", param="lr_range") from None
     return low, high
 
 

@@ -17,6 +17,26 @@ def _pretrain_epochs(given: int | None, kind: str) -> int:
     return given if given is not None else (60 if kind == "rnn-rbm" else 0)
 
 
+def _search(dataset, configs, options: dict[str, Any]) -> tuple[str, bool]:
+    """`train --lr-range LOW:HIGH --trials K --seeds S`: one population, successive halving (seqgen.core)."""
+    from seqgen.core.population_search import SearchConfig, parse_lr_range
+    from seqgen.music.train_music import search_music
+
+    search = SearchConfig(*parse_lr_range(options["lr_range"]), trials=options["trials"], seeds=options["seeds"])
+    members = search_music(
+        dataset, configs, options["out"], search, resume=options["resume"], transpose=options["transpose"],
+        pretrain_epochs=_pretrain_epochs(options["pretrain_epochs"], configs.model.kind),
+        valid_ais_runs=options["valid_ais_runs"], valid_ais_steps=options["valid_ais_steps"],
+    )  # fmt: skip
+    best = max(members, key=lambda m: m.best_valid)
+    line = (
+        f"{configs.model.kind} on {dataset.name}: searched {len(members)} members (lr {search.lr_low:g}..."
+        f"{search.lr_high:g} x {search.seeds} seeds); best lr {best.spec.lr:.4g} seed {best.spec.seed}: valid "
+        f"{best.best_valid:.4f} nats/frame (epoch {best.best_epoch}); members.md and best.pt in {options['out']}"
+    )
+    return line, False
+
+
 class MusicSpec:
     """RNN-NADE, RNN-RBM and RNN models of piano-rolls."""
 
@@ -35,6 +55,8 @@ class MusicSpec:
 
         dataset = load_dataset(options["data"], midi=midi_input(options))
         configs = build_configs("music", options, n_inputs=dataset.n_pitches)
+        if options.get("lr_range"):
+            return _search(dataset, configs, options)
         result = train_music(
             dataset, configs, options["out"], resume=options["resume"],
             override=options["override"], valid_ais_runs=options["valid_ais_runs"],

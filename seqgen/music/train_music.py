@@ -137,6 +137,28 @@ def train_music(
     return fit(task, model, configs.optim, train_config, out_dir, resume=resume, override=override)
 
 
+def search_music(dataset, configs: RunConfigs, out_dir: str | Path, search, *, resume: bool = False,
+                 transpose: int = 0, pretrain_epochs: int = 0, valid_ais_runs: int | None = None,
+                 valid_ais_steps: int | None = None):  # fmt: skip
+    """A learning-rate search (seqgen.core.population_search.SearchConfig) of the model `configs` describe, as one
+    population on the task `train_music` trains; each member is built (and pretrained) under its own seed."""
+    from seqgen.core.population_fit import MemberSpec
+    from seqgen.core.population_search import run_search
+
+    model_config, train, optim = configs.model, configs.train, configs.optim
+    task = MusicTask(dataset, model_config.kind, train, valid_ais_runs=valid_ais_runs,
+                     valid_ais_steps=valid_ais_steps, transpose=transpose)  # fmt: skip
+
+    def make_model() -> MusicModel:
+        model = MusicModel(model_config)
+        if pretrain_epochs > 0:
+            pretrain_conditional(model, dataset.splits["train"], pretrain_epochs, seed=train.seed)
+        return model
+
+    base = MemberSpec(seed=train.seed, lr=optim.lr, momentum=optim.momentum, clip=train.clip, l1=train.l1)
+    return run_search(task, make_model, search, base, optim, train, out_dir, resume=resume)
+
+
 # --- conditional pretraining (issue 8) ---
 def pretrain_conditional(
     model: MusicModel,
