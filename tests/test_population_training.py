@@ -151,3 +151,53 @@ def test_member_optimizer_follows_the_core_optimiser_alone(name, schedule):
             o.step()
     for i, p in enumerate(singles):
         torch.testing.assert_close(stacked[i].detach(), p.detach(), rtol=1e-12, atol=1e-14)
+
+
+class TinyText:
+    """Random token rows in carried chunks (the text task's step loss); validation: −bits per token on fixed rows."""
+
+    unit = "tokens"
+    chars_per_token = 1.0
+
+    def __init__(self):
+        gen = torch.Generator().manual_seed(3)
+        self.rows = torch.randint(9, (4, 17), generator=gen)
+        self.valid = torch.randint(9, (2, 9), generator=gen)
+
+    def batches(self, epoch, generator):
+        rows = self.rows[torch.randperm(4, generator=generator)]
+        return [((rows[:, i : i + 8], rows[:, i + 1 : i + 9]), i > 0) for i in (0, 8)]
+
+    def step_loss(self, model, batch, state):
+        from seqgen.text.train_text import TextTask
+
+        return TextTask.step_loss(self, model, batch, state)
+
+    def evaluate(self, model, split="valid"):
+        logits = model(self.valid[:, :-1])[0]
+        nats = torch.nn.functional.cross_entropy(logits.reshape(-1, 9), self.valid[:, 1:].reshape(-1))
+        return {"score": -float(nats.detach())}
+
+    def checkpoint_info(self):
+        return {"task": "text", "kind": "tiny", "data": {}}
+
+
+@pytest.mark.parametrize("cell,leaky", [("tanh", True), ("relu", False), ("gru", False)])
+def test_text_lm_member_equals_the_model_trained_alone(cell, leaky, tmp_path):
+    from seqgen.core.recurrent import RecurrentConfig
+    from seqgen.text.model import TextLM, TextModelConfig
+
+    config = TextModelConfig(9, 4, RecurrentConfig(4, 5, cell=cell, leaky=leaky))
+    pop = Population(lambda: TextLM(config).double(), SPECS, OPTIM)
+    final = {}
+    keep = lambda p, e: final.update({p.active[j]: member_model(p.model, j) for j in range(len(p.active))})
+    members = train_population(
+        TinyText(), pop, TrainConfig(epochs=3, patience=0, seed=2, device="cpu"), 3, on_epoch=keep
+    )
+    for i, spec in enumerate(SPECS):
+        torch.manual_seed(spec.seed)
+        model = TextLM(config).double()
+        optim = OptimConfig(**{**OPTIM.__dict__, "lr": spec.lr, "momentum": spec.momentum})
+        train = TrainConfig(epochs=3, patience=0, clip=spec.clip, l1=spec.l1, seed=2, device="cpu")
+        result = fit(TinyText(), model, optim, train, tmp_path / f"alone-{i}")
+        assert_same(model, result.metrics, members[i], final[i])
