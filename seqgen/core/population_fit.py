@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from seqgen.core.optim import MemberOptimizer, OptimConfig, clip_members, learning_rate_at, member_grad_norms
 from seqgen.core.population import member_model, reuse_freed_memory, select_members, stack_models
 from seqgen.core.train import FitTask, TrainConfig
+from seqgen.runtime import log
 
 STATUSES = ("training", "finished", "stopped", "diverged", "dropped")
 
@@ -149,6 +150,8 @@ def _train_epoch(task: FitTask, pop: Population, epoch: int, generator: torch.Ge
                 what = "loss" if not torch.isfinite(loss[j]) else "gradient norm"
                 member = pop.members[pop.active[j]]
                 member.status, member.reason = "diverged", f"non-finite {what} at epoch {epoch + 1}"
+                log.warning("member %d (lr %g, seed %d) frozen: %s", pop.active[j], member.spec.lr, member.spec.seed,
+                            member.reason)  # fmt: skip
             keep = torch.nonzero(finite).flatten()
             grads, norms, losses = [g[keep] for g in grads], norms[keep], losses[keep]
             out_state = None if out_state is None else out_state.select(keep)
