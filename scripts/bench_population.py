@@ -226,11 +226,42 @@ def second_pass(out: dict, steps: dict, ensemble, inputs: list, rounds: int) -> 
     )
 
 
+def compile_case(hidden: int = 32, n: int = 64, reps: int = 20) -> dict:
+    """torch.compile of the lab population's forward + backward (adding, T = 50) against eager, CPU seconds per step."""
+    task = make_task("adding", 50, 64, None, "")
+    shape = Shape(task.input_size, hidden, task.output_size, "tanh")
+    x, y = task.sample(20, torch.Generator().manual_seed(0))
+    params = init_population(shape, list(range(n)))
+
+    def grads(x, y):
+        return torch.autograd.grad(task.loss(run(params, shape, x)[0], y).sum(), list(params.values()))
+
+    def per_step(f) -> float:
+        for _ in range(3):
+            f(x, y)
+        started = time.process_time()
+        for _ in range(reps):
+            f(x, y)
+        return (time.process_time() - started) / reps
+
+    eager = per_step(grads)
+    started = time.perf_counter()
+    compiled_fn = torch.compile(grads)
+    compiled_fn(x, y)
+    compile_seconds = time.perf_counter() - started
+    compiled = per_step(compiled_fn)
+    print(f"torch.compile, lab adding hidden {hidden} N={n}: eager {eager * 1e3:.1f} ms/step, compiled "
+          f"{compiled * 1e3:.1f} ms/step after {compile_seconds:.0f} s of compilation")  # fmt: skip
+    return {"case": f"torch.compile lab adding T=50 tanh {hidden}", "members": n, "eager_cpu_seconds_per_step": eager,
+            "compiled_cpu_seconds_per_step": compiled, "compile_wall_seconds": compile_seconds}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="results/bench_population.json")
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds per case")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile of a lab step")
     parser.add_argument("--only", default="", help="comma-separated subset: rnn,nade,rbm,lab32,lab128")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -253,8 +284,11 @@ def main() -> None:
     for out, (_, _, steps, ensemble, inputs, rounds) in zip(cases, plans):
         if ensemble is not None:
             second_pass(out, steps, ensemble, inputs, rounds)
+    if args.compile:
+        cases.append(compile_case())
     result = {
-        "command": "python scripts/bench_population.py " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v),
+        "command": "python scripts/bench_population.py "
+        + " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in vars(args).items() if v),
         "threads": torch.get_num_threads(), "load_average": os.getloadavg(), "machine": platform.platform(),
         "processor": platform.processor(), "torch": torch.__version__, "malloc_reuse": malloc_tuned, "cases": cases,
     }  # fmt: skip
