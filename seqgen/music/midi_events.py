@@ -29,6 +29,8 @@ class MidiEvents:
     tempo_ticks: np.ndarray  # ticks where the tempo changes [C] (first is 0)
     tempi: np.ndarray  # microseconds per quarter note from each change [C]
     text_end: int  # tick of the last text or lyrics event (0 if none)
+    velocities: np.ndarray | None = None  # velocity of each note's opening note-on [N]
+    time_signature: tuple[int, int] | None = None  # (numerator, denominator) of the first time-signature event
 
     def seconds(self, ticks: np.ndarray) -> np.ndarray:
         """Seconds [N] at `ticks` [N], following the tempo map."""
@@ -37,6 +39,14 @@ class MidiEvents:
         i = np.maximum(np.searchsorted(change, ticks, side="right") - 1, 0)
         return at_change[i] + (ticks - change[i]) * tempi[i]
 
+    def ticks_at(self, seconds: np.ndarray) -> np.ndarray:
+        """Ticks [N] (float) at `seconds` [N]: the inverse of `seconds` under the tempo map."""
+        change = self.tempo_ticks.astype(float)
+        per_tick = self.tempi.astype(float) / (1e6 * self.ticks_per_beat)
+        at_change = np.concatenate([[0.0], np.cumsum(np.diff(change) * per_tick[:-1])])
+        i = np.maximum(np.searchsorted(at_change, seconds, side="right") - 1, 0)
+        return change[i] + (np.asarray(seconds, dtype=float) - at_change[i]) / per_tick[i]
+
 
 def _group_starts(keys: np.ndarray) -> np.ndarray:
     """bool [N]: True where a sorted key array [N] starts a new group."""
@@ -44,12 +54,12 @@ def _group_starts(keys: np.ndarray) -> np.ndarray:
 
 
 def pair_notes(
-    ticks: np.ndarray, groups: np.ndarray, is_on: np.ndarray, stops: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ticks: np.ndarray, groups: np.ndarray, is_on: np.ndarray, stops: np.ndarray, values: np.ndarray | None = None
+) -> tuple[np.ndarray, ...]:
     """Sounding spans from note events [N] (tick, group id, note-on?, end of the track) in file order.
 
-    Returns (group, start tick, end tick) [S] per span; a span still open at its group's last event ends at
-    that event's `stops` tick (the end of its track).
+    Returns (group, start tick, end tick) [S] per span, and the `values` [S] of each span's opening event when
+    given (e.g. velocities); a span still open at its group's last event ends at that event's `stops` tick.
     """
     order = np.lexsort((np.arange(len(ticks)), ticks, groups))
     ticks, groups, stops, step = ticks[order], groups[order], stops[order], np.where(is_on[order], 1, -1)
@@ -66,6 +76,8 @@ def pair_notes(
     opens, closes = (before == 0) & (count > 0), (before > 0) & (count == 0)
     dangling = last & (count > 0)
     end_ticks = np.where(dangling, stops, ticks)[closes | dangling]
+    if values is not None:
+        return groups[opens], ticks[opens], end_ticks, values[order][opens]
     return groups[opens], ticks[opens], end_ticks
 
 
@@ -74,26 +86,28 @@ def read_events(midi: mido.MidiFile) -> MidiEvents:
 
     Tempo events count on every track; a type-2 file's tracks play one after the other.
     """
-    notes, pedal, tempo, text_end, stops, offset = [], [], [], 0, [], 0
+    notes, pedal, tempo, text_end, stops, offset, signature = [], [], [], 0, [], 0, None
     for index, track in enumerate(midi.tracks):
         ticks = (offset + np.cumsum([msg.time for msg in track], dtype=np.int64)).tolist()
         for tick, msg in zip(ticks, track):
             kind = msg.type
             if kind == "note_on" or kind == "note_off":
                 on = kind == "note_on" and msg.velocity > 0
-                notes.append((tick, (index * 16 + msg.channel) * 128 + msg.note, on))
+                notes.append((tick, (index * 16 + msg.channel) * 128 + msg.note, on, msg.velocity))
             elif kind == "control_change" and msg.control == 64:
                 pedal.append((tick, msg.channel, msg.value >= 64))
             elif kind == "set_tempo":
                 tempo.append((tick, msg.tempo))
             elif kind == "text" or kind == "lyrics":
                 text_end = max(text_end, tick)
+            elif kind == "time_signature" and (signature is None or tick < signature[0]):
+                signature = (tick, msg.numerator, msg.denominator)
         end = ticks[-1] if ticks else offset
         stops.extend([end] * (len(notes) - len(stops)))
         offset = end if midi.type == 2 else 0
-    note_array = np.array(notes, dtype=np.int64).reshape(-1, 3)
-    groups, starts, ends = pair_notes(
-        note_array[:, 0], note_array[:, 1], note_array[:, 2] > 0, np.array(stops, dtype=np.int64)
+    note_array = np.array(notes, dtype=np.int64).reshape(-1, 4)
+    groups, starts, ends, velocities = pair_notes(
+        note_array[:, 0], note_array[:, 1], note_array[:, 2] > 0, np.array(stops, dtype=np.int64), note_array[:, 3]
     )
     tempo_ticks, tempi = _tempo_map(np.array(tempo, dtype=np.int64).reshape(-1, 2))
     return MidiEvents(
@@ -106,6 +120,8 @@ def read_events(midi: mido.MidiFile) -> MidiEvents:
         tempo_ticks,
         tempi,
         text_end,
+        velocities,
+        None if signature is None else signature[1:],
     )
 
 

@@ -294,7 +294,8 @@ def midi_bytes(roll: np.ndarray, fmt: RollFormat, *, program: int = 0, velocity:
     """A one-track MIDI file (bytes) of a roll bool[T, P] in format `fmt`, one note per run of frames.
 
     Frames are 1/`steps_per_quarter` quarter notes at the quantisation's `tempo_bpm`, or 1/`fs` seconds.
-    A text event at the end keeps trailing silent frames, so `midi_to_roll` in the same format gives back
+    The file carries the tempo and a 4/4 time signature. A text event at the end keeps trailing silent frames,
+    so `midi_to_roll` in the same format gives back
     the same roll. The bytes are built with NumPy from the note runs (no per-note objects).
     """
     roll = np.asarray(roll)
@@ -322,7 +323,8 @@ def midi_bytes(roll: np.ndarray, fmt: RollFormat, *, program: int = 0, velocity:
     events[:, 0] = np.where(off, 0x80, 0x90)
     events[:, 1] = np.concatenate([keys, keys])[order] + fmt.low_pitch
     events[:, 2] = np.where(off, 0, velocity)
-    header = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + bytes([0, 0xC0, program])
+    four_four = b"\x00\xff\x58\x04\x04\x02\x18\x08"  # time signature 4/4, 24 clocks per click, 8 32nds per beat
+    header = b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big") + four_four + bytes([0, 0xC0, program])
     return midi_file_bytes(resolution, header, track_bytes(ticks, events), end_tick - last)
 
 

@@ -13,6 +13,7 @@ import torch
 import seqgen
 from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_paths, numbered_paths
+from seqgen.music.midi_out import kept_tempo_bpm, merged_midi_bytes, read_kept
 from seqgen.music.pianoroll import MidiReadOptions, RollFormat, midi_bytes, midi_to_roll
 from seqgen.music.render import midi_file_to_wav, write_roll_png
 from seqgen.music.stats import roll_statistics
@@ -146,6 +147,9 @@ def sample_music(
     read = read or MidiReadOptions()
     primer_fmt = RollFormat(quantisation, low_pitch, n_pitches)
     primer_roll = None if primer is None else load_primer(primer, primer_fmt, primer_frames, read)
+    kept = None if primer is None else read_kept(primer, primer_fmt, read).until(primer_roll.shape[0])
+    if kept is not None and tempo_bpm is None:  # the primer's own tempo (issue 19)
+        quantisation = replace(quantisation, tempo_bpm=round(kept_tempo_bpm(kept), 3))
     if primer_roll is not None and primer_roll.shape[0] >= frames:
         raise SeqgenError(
             f"{primer}: the primer has {primer_roll.shape[0]} frames but the song only {frames} "
@@ -175,7 +179,11 @@ def sample_music(
         )
         out_fmt = RollFormat(quantisation, low_pitch, n_pitches)
         for roll, path in zip(rolls, midi_temps):  # the files are staged already: write the bytes straight in
-            path.write_bytes(midi_bytes(roll, out_fmt, program=program, velocity=velocity))
+            path.write_bytes(
+                midi_bytes(roll, out_fmt, program=program, velocity=velocity) if kept is None else
+                merged_midi_bytes(kept, roll[n_primer:], n_primer, tempo_bpm=tempo_bpm, program=program,
+                                  velocity=velocity)  # the primer's own notes, then the model's (issue 19)
+            )  # fmt: skip
         bar = 4 * quantisation.steps_per_quarter if quantisation.steps_per_quarter else None
         for roll, path in zip(rolls, png_temps):
             write_roll_png(roll, path, low_pitch=low_pitch, primer_frames=n_primer, bar_frames=bar)
