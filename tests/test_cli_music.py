@@ -53,7 +53,8 @@ def test_score_midi_file_json_and_per_frame_csv(cli, trained, tmp_path):
 def test_bad_model_file_is_one_line_error(cli, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    assert "bad.pt" in cli("score", "x.mid", "--model", bad).one_line_error()
+    roll_to_midi(np.zeros((4, 88), dtype=bool), tmp_path / "x.mid", RollFormat(Quantisation(1)))
+    assert "bad.pt" in cli("score", tmp_path / "x.mid", "--model", bad).one_line_error()
 
 
 def test_bad_midi_file_is_one_line_error(cli, trained, tmp_path):

@@ -17,6 +17,7 @@ def test_nproc_relaunches_the_same_command_under_torchrun_without_nproc(cli, mon
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(train_cli.os, "execv", fake_exec)
+    (tmp_path / "t.txt").write_text("the inputs are checked before the relaunch\n")
     args = ["train", "--text", tmp_path / "t.txt", "--nproc", "3", "--epochs", "2", "--out", tmp_path / "run"]
     monkeypatch.setattr(sys, "argv", ["seqgen", *map(str, args)])
     assert cli(*args).code == 0

@@ -9,7 +9,7 @@ import sys
 import typer
 
 import seqgen
-from seqgen.cli import data, reproduce, sample, score, train
+from seqgen.cli import data, harmonize, reproduce, sample, score, train
 from seqgen.errors import SeqgenError
 from seqgen.lab.cli import app as lab_app
 
@@ -26,6 +26,7 @@ app.command("train-music")(train.train_music)
 app.command("train-text")(train.train_text)
 app.command("sample")(sample.sample)
 app.command("score")(score.score)
+app.command("harmonize")(harmonize.harmonize)
 app.command("reproduce")(reproduce.reproduce)
 app.add_typer(data.app, name="data")
 app.add_typer(lab_app, name="lab")
@@ -78,10 +79,29 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
-        import click
+    except _click_errors() as exc:  # usage errors (standalone_mode=False hands them to us): click's format, exit 2
+        _show_click_error(exc)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+
+def _click_errors() -> tuple[type[BaseException], ...]:
+    """click's ClickException, and typer's bundled copy of it (typer >= 0.26 vendors click as typer._click)."""
+    import click
+
+    classes: list[type[BaseException]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        pass
+    else:
+        classes.append(ClickException)
+    return tuple(classes)
+
+
+def _show_click_error(exc) -> None:
+    """Print a parser error as click does (usage, a hint, one `Error:` line) and exit with its code (2).
+
+    A bare command group (`seqgen`, `seqgen data`) prints its help, then says what is missing."""
+    exc.show()
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        typer.echo("\nError: Missing command.", err=True)
+    sys.exit(exc.exit_code)

@@ -14,6 +14,9 @@ from seqgen.cli.options import DATA_EXPORT, DATA_INFO, command
 
 def _load(options: dict):
     """The dataset the `spec` argument names, read as the MIDI-input options say."""
+    from seqgen.cli.inputs import check_data
+
+    check_data(options["spec"])  # before torch is imported
     from seqgen.build import midi_input
     from seqgen.music.datasets import load_dataset
 

@@ -250,7 +250,8 @@ SAMPLE = [
 
 SCORE = [
     Opt("file", Path | None, None, "A MIDI file (music model) or a UTF-8 text file (language model).", argument=True),
-    _o("model", Path, ..., "Checkpoint (.pt) to score with."),
+    _o("model", Path | None, None, "Checkpoint (.pt) to score with. Default: the shipped RNN-NADE "
+       "(bach-rnn-nade.pt)."),
     _o("data", str | None, None, f"Score a named data split instead: {MUSIC_DATA}; or ptb / ptb-char (text)."),
     _o("split", Split, Split.test, "Which split of --data."),
     _flag("as_json", "Print one JSON object.", "--json"),

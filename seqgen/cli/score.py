@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from seqgen.cli.dispatch import load_for, show
+from seqgen.cli.inputs import check_inputs
 from seqgen.cli.options import SCORE, command
 from seqgen.errors import SeqgenError
 
@@ -16,6 +17,11 @@ from seqgen.errors import SeqgenError
 def score(options: dict[str, Any]) -> None:
     """Score a file or a data split: log-likelihood per frame (music; exact, or an AIS estimate for the RBM)
     or bits per character and perplexity (text)."""
+    check_inputs(options, {"model": "checkpoint file", "file": "file"})
+    if options["model"] is None:
+        from seqgen.music.sample import shipped_model
+
+        options["model"] = shipped_model()
     spec, ckpt, model = load_for(SCORE, options, outputs=("per_frame",))
     from seqgen.runtime import progress
 

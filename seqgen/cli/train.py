@@ -8,15 +8,14 @@ from typing import Any
 
 import typer
 
+from seqgen.cli.inputs import check_inputs
 from seqgen.cli.options import TRAIN, command, only, reject_inapplicable, resolve_training
 from seqgen.errors import SeqgenError
 
 
 def run_training(options: dict[str, Any], task: str | None = None) -> None:
-    """Pick the product (given, or from --data / --text), check the options apply, train, report."""
-    if options["nproc"] > 1 and "WORLD_SIZE" not in os.environ:
-        _relaunch_under_torchrun(options["nproc"])
-    from seqgen.core.distributed import world_from_env
+    """Pick the product (given, or from --data / --text), check the options and inputs apply (before torch is
+    imported: a mistake is one line at once), train, report."""
     from seqgen.fileio import check_output_folder
     from seqgen.tasks import get_task, task_for_data
 
@@ -26,6 +25,11 @@ def run_training(options: dict[str, Any], task: str | None = None) -> None:
     reject_inapplicable(TRAIN, options, spec.name)
     if options["override"] and not options["resume"]:
         raise SeqgenError("--override only applies with --resume")
+    check_inputs(options, {"text": "text file", "valid": "text file"})
+    if options["nproc"] > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch_under_torchrun(options["nproc"])
+    from seqgen.core.distributed import world_from_env
+
     check_output_folder(options["out"])
     resolved = resolve_training({o.name: options.get(o.name, o.default) for o in only(TRAIN, spec.name)}, spec.name)
     summary, interrupted = spec.train(resolved)

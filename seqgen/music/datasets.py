@@ -225,7 +225,8 @@ def load_dataset(
     if path.is_dir():
         return load_midi_folder(path, midi)
     if not path.exists():
-        raise SeqgenError(f"{spec}: no such file or folder, and not a dataset name ({', '.join(BENCHMARKS)})")
+        names = ", ".join((*BENCHMARKS, EMBEDDED_NAME))
+        raise SeqgenError(f"{spec}: no such file or folder, and not a dataset name ({names})")
     if path.suffix.lower() in (".pickle", ".pkl", ".mat"):
         splits = file_splits(path, low_pitch, n_pitches)
         quantisation = next(
