@@ -67,7 +67,7 @@ def build_configs(task: str, options: dict[str, Any], n_inputs: int | None = Non
             model = make_config(
                 options.get("preset"), kind=options.get("model"), n_visible=n_inputs, rnn_hidden=options.get("hidden"),
                 cond_hidden=options.get("cond_hidden"), cd_k=options.get("cd_k"),
-                weight_init=options.get("weight_init"), **recurrent,
+                weight_init=options.get("weight_init"), note_order=options.get("note_order"), **recurrent,
             )  # fmt: skip
             rnn = model.recurrent
         else:

@@ -36,6 +36,7 @@ Device = Choice("Device", {v: v for v in ("auto", "cpu", "cuda")})
 ModelKind = Choice("ModelKind", {v: v for v in ("rnn-nade", "rnn-rbm", "rnn")})
 Preset = Choice("Preset", {v: v for v in ("paper-nade", "paper-rbm", "paper-rnn", "gru-nade")})
 WeightInit = Choice("WeightInit", {v: v for v in ("default", "small")})
+NoteOrder = Choice("NoteOrder", {v: v for v in ("ascending", "descending")})
 TokenizerKind = Choice("TokenizerKind", {v: v for v in ("char", "word", "sentencepiece")})
 SpModel = Choice("SpModel", {v: v for v in ("unigram", "bpe")})
 Split = Choice("Split", {v: v for v in ("train", "valid", "test")})
@@ -113,6 +114,8 @@ MODEL_OPTS = [
     _o("weight_init", WeightInit | None, None, "small: the 2012 RNN-RBM tutorial's initialisation (conditional "
        "weights N(0, 0.01²), RNN weights N(0, 1e-4²), zero biases); default: PyTorch's and the core's. "
        "Default: the preset's (small for paper-rbm).", tasks=MUSIC, panel=M),
+    _o("note_order", NoteOrder | None, None, "Order of a NADE's notes within a frame; descending (highest first) "
+       "lets `seqgen harmonize` sample exactly under a fixed top voice. Default: ascending.", tasks=MUSIC, panel=M),
     _o("embedding", int | None, None, "Token embedding size. Default: 64.", tasks=TEXT, panel=M, min=1),
 ]
 OPTIM_OPTS = [

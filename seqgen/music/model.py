@@ -19,6 +19,7 @@ from seqgen.core.recurrent import Recurrent, RecurrentConfig, State
 from seqgen.errors import check_choice
 from seqgen.music.ais import AISSettings
 from seqgen.music.conditionals import NADE, RBM, Bernoulli, Biases, Conditional
+from seqgen.music.note_order import NOTE_ORDERS, DescendingNADE
 
 KINDS = ("rnn-nade", "rnn-rbm", "rnn")
 WEIGHT_INITS = ("default", "small")
@@ -46,10 +47,12 @@ class MusicModelConfig:
     ais_schedule: str = AISSettings.schedule
     weight_init: str = "default"
     # --- end ---
+    note_order: str = "ascending"  # NADE only: "descending" makes the highest pitch its first unit (issue 19)
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
         check_choice("weight_init", self.weight_init, WEIGHT_INITS)
+        check_choice("note_order", self.note_order, NOTE_ORDERS)
         if self.recurrent.input_size != self.n_visible:
             self.recurrent = replace(self.recurrent, input_size=self.n_visible)
 
@@ -99,7 +102,8 @@ PRESETS: dict[str, MusicModelConfig] = {
 def make_conditional(config: MusicModelConfig, members: int | None = None) -> Conditional:
     """The per-frame conditional named by `config.kind` (with `members` stacked weights)."""
     if config.kind == "rnn-nade":
-        return NADE(config.n_visible, config.cond_hidden, members)
+        nade = DescendingNADE if config.note_order == "descending" else NADE
+        return nade(config.n_visible, config.cond_hidden, members)
     if config.kind == "rnn-rbm":
         ais = AISSettings(runs=config.ais_runs, steps=config.ais_steps, schedule=config.ais_schedule)
         return RBM(config.n_visible, config.cond_hidden, config.cd_k, config.sample_steps, ais, members)
