@@ -37,6 +37,21 @@ def _search(dataset, configs, options: dict[str, Any]) -> tuple[str, bool]:
     return line, False
 
 
+def midi_read_of(ckpt: dict, max_frames: int | None = None):
+    """The MIDI read options the checkpoint's model was trained with (sustain, drums, tick grid; defaults for
+    checkpoints that predate them), refusing files longer than `max_frames`."""
+    from seqgen.music.pianoroll import DEFAULT_MAX_FRAMES, MidiReadOptions
+
+    stored = ckpt["data"].get("midi_read") or {}
+    try:
+        return MidiReadOptions(
+            bool(stored.get("include_drums", False)), bool(stored.get("sustain", False)),
+            stored.get("ticks_per_step"), max_frames or DEFAULT_MAX_FRAMES,
+        )  # fmt: skip
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SeqgenError(f"checkpoint midi_read {stored!r}: malformed ({exc})") from None
+
+
 class MusicSpec:
     """RNN-NADE, RNN-RBM and RNN models of piano-rolls."""
 
@@ -98,7 +113,6 @@ class MusicSpec:
     def sample(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
         """Songs written as MIDI (and PNG / WAV), with a statistics table beside the training data's."""
         from seqgen.cli.tables import statistics_table
-        from seqgen.music.pianoroll import MidiReadOptions
         from seqgen.music.sample import sample_music
 
         if options["out"] is None:
@@ -110,7 +124,7 @@ class MusicSpec:
         result = sample_music(
             ckpt, model, options["out"], n=options["n"], frames=options["frames"], seconds=options["seconds"],
             temperature=options["temperature"], gibbs_steps=options["gibbs_steps"], primer=options["primer"],
-            primer_frames=options["primer_frames"], read=MidiReadOptions(max_frames=options["max_frames"]),
+            primer_frames=options["primer_frames"], read=midi_read_of(ckpt, options["max_frames"]),
             tempo_bpm=options["tempo"], program=options["program"],
             velocity=options["velocity"], seed=options["seed"], png=options["png"], wav=options["wav"],
             on_frame=progress,
@@ -128,14 +142,13 @@ class MusicSpec:
 
     def score(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
         """Log-likelihood per frame and frame accuracy of a MIDI file or a dataset split."""
-        from seqgen.music.pianoroll import MidiReadOptions
         from seqgen.music.score import score_checkpoint, write_per_frame_csv
 
         result = score_checkpoint(
             ckpt, model, midi=options["file"], data=options["data"], split=options["split"],
             ais_runs=options["ais_runs"], ais_steps=options["ais_steps"], batch_size=options["batch_size"],
             seed=options["seed"], keep_frames=options["per_frame"] is not None,
-            read=MidiReadOptions(max_frames=options["max_frames"]),
+            read=midi_read_of(ckpt, options["max_frames"]),
             on_batch=lambda n: progress(n, None),
         )  # fmt: skip
         written = []
