@@ -48,7 +48,8 @@ class CheckpointSchema(TrainingState):
     model_config: dict  # the task's model config as a nested plain dict
     state_dict: dict  # parameter and buffer tensors
     seed: int  # seed of the training run
-    data: dict  # the task's data settings (music: "roll_format" (RollFormat.to_dict), "dataset", "train_stats";
+    data: dict  # the task's data settings (music: "roll_format" (RollFormat.to_dict), "dataset", "train_stats",
+    #              "midi_read" (include_drums, sustain, ticks_per_step; absent: all off, music.task.midi_read_of);
     #              text: corpus facts)
     tokenizer: dict  # text only: the tokenizer entry (kind, bytes or vocabulary)
 

@@ -160,12 +160,12 @@ def test_midi_folder_is_split_deterministically_with_skipped_files_explained(tmp
     assert set(dataset.skipped) == {"broken.mid", "drums.mid"}
     assert "not a readable MIDI file" in dataset.skipped["broken.mid"]
     assert "1 drum notes excluded" in dataset.skipped["drums.mid"]
-    assert dataset.quantisation == Quantisation(steps_per_quarter=2, tempo_bpm=120.0)
+    assert dataset.quantisation == Quantisation(steps_per_quarter=4, tempo_bpm=120.0)  # 16th notes by default
     again = load_dataset(tmp_path)
     assert again.names == dataset.names
     for split in ("train", "valid", "test"):
         for name, roll in zip(dataset.names[split], dataset.splits[split]):
-            np.testing.assert_array_equal(roll, midi_to_roll(tmp_path / name, RollFormat(Quantisation(2))).roll)
+            np.testing.assert_array_equal(roll, midi_to_roll(tmp_path / name, RollFormat(Quantisation(4))).roll)
 
 
 def test_midi_folder_keeps_a_published_train_valid_test_layout(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -87,7 +87,10 @@ def _flag(name, help_, *flags, tasks=None, panel=None) -> Opt:
 M, O, T, D = "Model", "Optimisation", "Training", "Data"
 SEED = _o("seed", int, 0, "Random seed: the same seed and options give the same result.")
 DEVICE = _o("device", Device, Device.auto, "Where to compute: auto picks cuda when a GPU is present.")
-OUT_RUN = _o("out", Path, Path("runs/run"), "Folder for best.pt, last.pt and metrics.jsonl.")
+OUT_RUN = _o("out", Path, Path("runs/run"), "Folder for best.pt, last.pt and metrics.jsonl. A symlink given as OUT "
+             "is written through: the files go into the folder it points to.")
+THREADS = _o("threads", int, 1, "Intra-op torch threads of this process (of each with --nproc). 1 is fastest for "
+             "these small models on a shared CPU; raise it for large batches on idle cores.", min=1, max=1024)
 
 MODEL_OPTS = [
     _o("preset", Preset | None, None, "Paper sizes: paper-nade/-rbm/-rnn = RNN 100 + NADE/RBM 150; gru-nade = "
@@ -164,6 +167,7 @@ TRAIN_OPTS = [
     _o("valid_ais_steps", int, 20, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
     SEED,
     DEVICE,
+    THREADS,
     _o("nproc", int, 1, "Data-parallel processes on this machine: relaunches the command under torchrun (one GPU "
        "each with --device cuda); --batch-size stays the global batch.", panel=T, min=1),
     OUT_RUN,
@@ -172,7 +176,7 @@ TRAIN_OPTS = [
 ]
 DATA_OPTS = [
     _o("data", str | None, None, f"Training data: {MUSIC_DATA}; or ptb / ptb-char (text). "
-       "Default: the embedded bach-chorales.", panel=D),
+       "Default: the embedded bach-chorales.", panel=D),  # train-text and train-music show DATA_HELP
     _o("text", Path | None, None, "Train a language model on this UTF-8 text file.", tasks=TEXT, panel=D),
     _o("valid", Path | None, None, "Validation text file. Default: the tail of --text.", tasks=TEXT, panel=D),
     _o("valid_fraction", float, 0.1, "Share of --text held out for validation when --valid is absent.",
@@ -188,7 +192,7 @@ MAX_FRAMES = _o("max_frames", int, 1_000_000, "Refuse MIDI files longer than thi
                 "into memory; the longest Piano-midi.de piece has about 25,000 at 100 frames/s).",
                 tasks=MUSIC, panel=D, min=1)
 MIDI_INPUT = [
-    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 2.", tasks=MUSIC,
+    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 4 (16th notes).", tasks=MUSIC,
        panel=D, min=1),
     _o("fs", float | None, None, "MIDI input: frames per second instead of a beat grid.", tasks=MUSIC, panel=D,
        min=0.01, max=10000.0),
@@ -224,7 +228,7 @@ SHARED_DEFAULTS: dict[str, Any] = {
 
 SAMPLE = [
     _o("out", Path | None, None, "Output file. Music: FILE.mid (with --n N > 1: FILE-000.mid, FILE-001.mid, ...). "
-       "Text: FILE.txt, or print the texts when absent."),
+       "Text: FILE.txt, or print the texts when absent. A symlink is written through (its target is replaced)."),
     _o("model", Path | None, None, "Checkpoint (.pt) from training. Default: the shipped RNN-NADE "
        "(bach-rnn-nade.pt)."),
     _o("n", int, 1, "Songs or texts generated together in one batch.", "--n", min=1, max=65536),
@@ -232,6 +236,7 @@ SAMPLE = [
     _o("seed", int | None, None, "Random seed: the same seed and options give identical files. "
        "Default: a random seed, printed."),
     DEVICE,
+    THREADS,
     _o("frames", int | None, None, "Song length in frames, primer included. Default: 128.", tasks=MUSIC, min=1),
     _o("seconds", float | None, None, "Song length in seconds instead of --frames.", tasks=MUSIC, min=0.01),
     _o("gibbs_steps", int | None, None, "Block-Gibbs steps per frame (RNN-RBM). Default: the checkpoint's.",
@@ -260,6 +265,7 @@ SCORE = [
     _flag("as_json", "Print one JSON object.", "--json"),
     SEED,
     DEVICE,
+    THREADS,
     _o("batch_size", int, 32, "Sequences scored together.", min=1),
     _o("per_frame", Path | None, None, "Write each frame's log-likelihood to this CSV file.", tasks=MUSIC),
     _o("ais_runs", int | None, None, "AIS runs per frame (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=2),
@@ -315,9 +321,16 @@ def resolve_training(options: dict[str, Any], task: str) -> dict[str, Any]:
     return {k: defaults.get(k) if v is None else v for k, v in options.items()}
 
 
+DATA_HELP = {
+    "music": f"Training data: {MUSIC_DATA}. Default: the embedded bach-chorales.",
+    "text": "Named text corpus: ptb (words) or ptb-char (characters); or give --text FILE.",
+}
+
+
 def only(options: list[Opt], task: str) -> list[Opt]:
-    """The options that apply to `task` (for the train-music / train-text aliases)."""
-    return [o for o in options if o.tasks is None or task in o.tasks]
+    """The options that apply to `task` (for the train-music / train-text aliases), --data described for it."""
+    return [replace(o, help=DATA_HELP[task]) if o.name == "data" and o in DATA_OPTS else o
+            for o in options if o.tasks is None or task in o.tasks]
 
 
 def flag_of(name: str) -> str:

@@ -25,7 +25,8 @@ from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, progress
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
-DEFAULT_STEPS_PER_QUARTER = 2  # MIDI folders and files: eighth notes, like three of the four benchmarks
+DEFAULT_STEPS_PER_QUARTER = 4  # MIDI folders and files: 16th notes, fine enough for most users' music (issue 19)
+PICKLE_STEPS_PER_QUARTER = 2  # a roll file of unknown origin: eighth notes, like three of the four benchmarks
 
 
 @dataclass
@@ -43,6 +44,7 @@ class PianoRollDataset:
     source: str
     skipped: dict[str, str] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
+    read: MidiReadOptions = field(default_factory=MidiReadOptions)  # how its MIDI files were read (if any)
 
     @property
     def roll_format(self) -> RollFormat:
@@ -111,6 +113,14 @@ def _no_notes(result, midi: MidiInput) -> str:
     )
 
 
+def _state_grid(source: str, quantisation: Quantisation, midi: MidiInput) -> None:
+    """Log the grid MIDI input was read on, and whether it was the default (it is stored in every checkpoint)."""
+    chosen = midi.steps_per_quarter is not None or midi.fs is not None or midi.read.ticks_per_step is not None
+    grid = f"{midi.read.ticks_per_step} ticks" if midi.read.ticks_per_step else quantisation.describe()
+    how = "as asked" if chosen else "the default for MIDI files; --steps-per-quarter or --fs to change"
+    log.info("%s: one frame = %s (%s)", source, grid, how)
+
+
 def load_midi_folder(folder: Path, midi: MidiInput = MidiInput()) -> PianoRollDataset:
     """All MIDI files under `folder` (recursive) as a dataset; unreadable or empty files are skipped with
     the reason. Files under a top folder named train/valid/test keep that split, others are split by hash."""
@@ -148,8 +158,9 @@ def load_midi_folder(folder: Path, midi: MidiInput = MidiInput()) -> PianoRollDa
     report_dropped(str(folder), dropped, midi.low_pitch, midi.n_pitches)
     splits, names = _split_pieces(keys, rolls)
     quantisation = midi.roll_format(round(statistics.median(tempi), 1)).quantisation
+    _state_grid(str(folder), quantisation, midi)
     return PianoRollDataset(
-        folder.name, splits, midi.low_pitch, midi.n_pitches, quantisation, str(folder), skipped, names
+        folder.name, splits, midi.low_pitch, midi.n_pitches, quantisation, str(folder), skipped, names, midi.read
     )
 
 
@@ -162,7 +173,10 @@ def load_midi_file(path: Path, midi: MidiInput = MidiInput()) -> PianoRollDatase
     splits = {"train": [], "valid": [], "test": [result.roll]}
     names = {"train": [], "valid": [], "test": [path.name]}
     quantisation = midi.roll_format(round(result.tempo_bpm, 1)).quantisation
-    return PianoRollDataset(path.stem, splits, midi.low_pitch, midi.n_pitches, quantisation, str(path), {}, names)
+    _state_grid(str(path), quantisation, midi)
+    return PianoRollDataset(
+        path.stem, splits, midi.low_pitch, midi.n_pitches, quantisation, str(path), {}, names, midi.read
+    )
 
 
 EMBEDDED_NAME = "bach-chorales"  # `--data bach-chorales` names the embedded default (e.g. to score on it)
@@ -231,7 +245,7 @@ def load_dataset(
         splits = file_splits(path, low_pitch, n_pitches)
         quantisation = next(
             (b.quantisation for b in BENCHMARKS.values() if path.name in (b.mat.name, b.pickle_name)),
-            Quantisation(steps_per_quarter=DEFAULT_STEPS_PER_QUARTER),
+            Quantisation(steps_per_quarter=PICKLE_STEPS_PER_QUARTER),
         )
         return PianoRollDataset(
             path.stem, splits, low_pitch, n_pitches, quantisation, str(path), {}, _numbered(splits)

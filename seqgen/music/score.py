@@ -148,7 +148,9 @@ def score_checkpoint(
     else:
         from seqgen.music.datasets import MidiInput, load_dataset
 
-        dataset = load_dataset(data, midi=MidiInput(fmt.low_pitch, fmt.n_pitches))
+        q = fmt.quantisation  # a MIDI folder is read as the model's training data was (issue 19)
+        midi_in = MidiInput(fmt.low_pitch, fmt.n_pitches, q.steps_per_quarter, q.fs, read or MidiReadOptions())
+        dataset = load_dataset(data, midi=midi_in)
         if split not in dataset.splits:
             raise SeqgenError(f"--split {split}: expected one of {', '.join(dataset.splits)}")
         rolls = [r for r in dataset.splits[split] if len(r)]

@@ -20,6 +20,7 @@ from seqgen.core.train import FitResult, StepLoss, TrainConfig, fit
 from seqgen.errors import SeqgenError
 from seqgen.music.batching import roll_batches
 from seqgen.music.model import MusicModel
+from seqgen.music.pianoroll import MidiReadOptions
 from seqgen.music.score import score_rolls
 
 
@@ -92,12 +93,14 @@ class MusicTask:
     def checkpoint_info(self) -> dict[str, Any]:
         """task, kind and the data settings that sampling and scoring need (pitch range, quantisation, stats)."""
         ds = self.dataset
+        read = getattr(ds, "read", None) or MidiReadOptions()  # how its MIDI files were read (issue 19)
         return {
             "task": "music",
             "kind": self.kind,
             "data": {
                 "dataset": ds.name,
                 "roll_format": ds.roll_format.to_dict(),
+                "midi_read": {k: getattr(read, k) for k in ("include_drums", "sustain", "ticks_per_step")},
                 "train_stats": self.train_stats,
             },
         }
