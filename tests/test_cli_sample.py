@@ -181,3 +181,16 @@ def test_shipped_models_load_and_sample(sample, name, tmp_path, monkeypatch) -> 
     result = sample("--model", model, "--out", tmp_path / "s.mid", "--frames", 8, *gibbs, "--seed", 0)
     assert "8 frames" in result.output
     assert midi_tempo(tmp_path / "s.mid") == pytest.approx(100)  # the chorales' tempo, from the checkpoint
+
+
+def test_threads_are_chosen_by_seqgen(sample, ckpt, tmp_path) -> None:
+    """One intra-op thread unless --threads N, set before the work, whatever torch's default was."""
+    try:
+        torch.set_num_threads(2)
+        sample("--model", ckpt, "--out", tmp_path / "one.mid", "--frames", 4, "--seed", 0)
+        assert torch.get_num_threads() == 1
+        sample("--model", ckpt, "--out", tmp_path / "two.mid", "--frames", 4, "--seed", 0, "--threads", 2)
+        assert torch.get_num_threads() == 2
+        assert (tmp_path / "one.mid").read_bytes() == (tmp_path / "two.mid").read_bytes()
+    finally:
+        torch.set_num_threads(1)

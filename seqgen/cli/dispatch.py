@@ -14,9 +14,10 @@ def load_for(options_table: list[Opt], options: dict[str, Any], outputs: tuple[s
     checking, before any work, that every output named in `outputs` can be written."""
     from seqgen.checkpoint import load_checkpoint
     from seqgen.fileio import check_output
-    from seqgen.runtime import choose_device
+    from seqgen.runtime import choose_device, set_threads
     from seqgen.tasks import get_task
 
+    set_threads(options["threads"])
     device = choose_device(options["device"])
     ckpt = load_checkpoint(options["model"], map_location=device)
     try:

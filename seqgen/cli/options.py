@@ -192,8 +192,8 @@ MAX_FRAMES = _o("max_frames", int, 1_000_000, "Refuse MIDI files longer than thi
                 "into memory; the longest Piano-midi.de piece has about 25,000 at 100 frames/s).",
                 tasks=MUSIC, panel=D, min=1)
 MIDI_INPUT = [
-    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 4 (16th notes).", tasks=MUSIC,
-       panel=D, min=1),
+    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 4 (16th notes).",
+       tasks=MUSIC, panel=D, min=1),
     _o("fs", float | None, None, "MIDI input: frames per second instead of a beat grid.", tasks=MUSIC, panel=D,
        min=0.01, max=10000.0),
     _flag("sustain", "MIDI input: hold notes while the sustain pedal is down.", tasks=MUSIC, panel=D),

@@ -14,7 +14,7 @@ REPRODUCE = [
     Opt("grid", str, "paper2013", "The grid: paper2013 = the 2013 ablation (SGD, +C, +L, +N, +R) on plain RNNs, "
         "then RNN / RNN-RBM / RNN-NADE with the best settings, on JSB, Nottingham, MuseData, Piano-midi.de "
         "and PTB characters.", argument=True),
-    Opt("quick", bool, False, "Small budgets (subsets, few epochs; about 20 minutes on 2 cores), written "
+    Opt("quick", bool, False, "Small budgets (subsets, few epochs; about 2 minutes on 2 cores), written "
         "under OUT-quick and labelled so.", ("--quick",)),
     Opt("datasets", str | None, None, "Comma-separated datasets of the grid to run. Default: all."),
     Opt("jobs", int | None, None, "Cells trained in parallel (one process and one thread each). "

@@ -29,8 +29,10 @@ def run_training(options: dict[str, Any], task: str | None = None) -> None:
     if options["nproc"] > 1 and "WORLD_SIZE" not in os.environ:
         _relaunch_under_torchrun(options["nproc"])
     from seqgen.core.distributed import world_from_env
+    from seqgen.runtime import set_threads
 
     check_output_folder(options["out"])
+    set_threads(options["threads"])
     resolved = resolve_training({o.name: options.get(o.name, o.default) for o in only(TRAIN, spec.name)}, spec.name)
     summary, interrupted = spec.train(resolved)
     if world_from_env()[1] == 0:  # under torchrun, rank 0 alone reports
