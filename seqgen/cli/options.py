@@ -267,7 +267,10 @@ SCORE = [
     DEVICE,
     THREADS,
     _o("batch_size", int, 32, "Sequences scored together.", min=1),
-    _o("per_frame", Path | None, None, "Write each frame's log-likelihood to this CSV file.", tasks=MUSIC),
+    _o("per_frame", Path | None, None, "Write each frame's log-likelihood to this CSV file (with its seconds, bar, "
+       "beat and sounding pitches).", tasks=MUSIC),
+    _o("png", Path | None, None, "Draw the file's piano-roll with each note coloured by its surprise, −log p under "
+       "the model (exact per note for NADE and RNN, per frame for the RBM), into this PNG file.", tasks=MUSIC),
     _o("ais_runs", int | None, None, "AIS runs per frame (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=2),
     _o("ais_steps", int | None, None, "AIS steps per run (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=1),
     _o("data_dir", Path | None, None, "Folder holding the PTB files (with --data ptb or ptb-char).", tasks=TEXT),

@@ -19,6 +19,7 @@ from seqgen.fileio import atomic_path, write_bytes_atomic
 
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FRAME_PX, KEY_PX, MARGINS = 4, 6, (60, 16, 14, 40)  # pixels: per frame, per key; left, right, top, bottom
+COLOUR_BAR_PX, TITLE_PX = 70, 18  # extra pixels for a colour bar (right) and a title (top)
 SOUNDFONT_PATHS = (  # where distributions and Homebrew put a General MIDI soundfont
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
@@ -54,11 +55,13 @@ def plot_size(frames: int, rows: int) -> tuple[int, int, int, int]:
 
 
 def roll_figure(
-    roll: np.ndarray, *, low_pitch: int = 21, primer_frames: int = 0, bar_frames: int | None = None
-):
+    roll: np.ndarray, *, low_pitch: int = 21, primer_frames: int = 0, bar_frames: int | None = None,
+    values: np.ndarray | None = None, label: str = "",
+):  # fmt: skip
     """matplotlib Figure of a roll bool[T, P] (Agg, no pyplot): time on x with a line and number per bar
     (`bar_frames`), pitch on y (high at top) named at each C, or at every key for two octaves or less; the
-    first `primer_frames` frames are shaded and their notes drawn in orange."""
+    first `primer_frames` frames are shaded and their notes drawn in orange. With `values` float[T, P], each
+    note is coloured by its value (a colour bar on the right, `label` above the plot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -67,6 +70,8 @@ def roll_figure(
     lo, hi = _pitch_rows(roll, low_pitch)
     pitches = np.arange(lo, hi + 1)
     width, height, full_width, full_height = plot_size(frames, len(pitches))
+    if values is not None:
+        full_width, full_height = full_width + COLOUR_BAR_PX, full_height + TITLE_PX
     left, _, _, bottom = MARGINS
     figure = Figure(figsize=(full_width / 100, full_height / 100), dpi=100)
     FigureCanvasAgg(figure)
@@ -78,6 +83,8 @@ def roll_figure(
     notes = roll[:, pitches - low_pitch].T if frames else np.zeros((len(pitches), 1), bool)
     image[notes & ~primer] = (0.13, 0.25, 0.63)
     image[notes & primer] = (0.75, 0.31, 0.08)
+    if values is not None:
+        _colour_notes(figure, ax, image, notes, values[:, pitches - low_pitch].T if frames else None, label)
     ax.imshow(
         image,
         aspect="auto",
@@ -101,6 +108,25 @@ def roll_figure(
     return figure
 
 
+def _colour_notes(figure, ax, image, notes, values, label):
+    """Paint the notes of `image` [rows, T, 3] by `values` [rows, T] (viridis, 5th-95th percentile) and add a
+    colour bar to the right of `ax`, and `label` (what the values are) above it."""
+    from matplotlib import cm, colors
+
+    finite = values[notes] if values is not None else np.zeros(0)
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (np.percentile(finite, [5, 95]) if finite.size else (0.0, 1.0))
+    norm = colors.Normalize(lo, max(hi, lo + 1e-6))
+    if values is not None:
+        image[notes] = cm.viridis(norm(values[notes]))[:, :3]
+    box = ax.get_position()
+    bar_ax = figure.add_axes((box.x1 + 0.005, box.y0, 0.01, box.height))
+    bar = figure.colorbar(cm.ScalarMappable(norm, cm.viridis), cax=bar_ax)  # (box: the plot area in figure units)
+    bar.set_label("nats", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    ax.set_title(label, fontsize=7, loc="left")
+
+
 def write_roll_png(
     roll: np.ndarray,
     path: str | os.PathLike,
@@ -108,10 +134,13 @@ def write_roll_png(
     low_pitch: int = 21,
     primer_frames: int = 0,
     bar_frames: int | None = None,
+    values: np.ndarray | None = None,
+    label: str = "",
 ) -> tuple[int, int]:
-    """Write a piano-roll picture (PNG, atomic) of a roll bool[T, P]; see `roll_figure`. Returns its
-    (width, height) in pixels, as given by `plot_size`."""
-    figure = roll_figure(roll, low_pitch=low_pitch, primer_frames=primer_frames, bar_frames=bar_frames)
+    """Write a piano-roll picture (PNG, atomic) of a roll bool[T, P]; see `roll_figure` (`values`: note colours).
+    Returns its (width, height) in pixels (`plot_size`, plus the colour bar and title with `values`)."""
+    figure = roll_figure(roll, low_pitch=low_pitch, primer_frames=primer_frames, bar_frames=bar_frames,
+                         values=values, label=label)  # fmt: skip
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     write_bytes_atomic(path, buffer.getvalue())

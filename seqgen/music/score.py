@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from seqgen.fileio import write_text_atomic
 from seqgen.music.batching import group_sequences, pad_group
 from seqgen.music.conditionals import Biases
 from seqgen.music.model import MusicModel
-from seqgen.music.pianoroll import MidiReadOptions
+from seqgen.music.pianoroll import MidiReadOptions, RollFormat
 
 
 @dataclass
@@ -141,10 +141,12 @@ def score_checkpoint(
     if midi is not None:
         from seqgen.music.pianoroll import midi_to_roll
 
-        roll = midi_to_roll(midi, fmt, read or MidiReadOptions()).roll
-        if len(roll) == 0:
-            raise SeqgenError(f"{midi}: no frames to score (the file holds no notes)")
-        rolls = [roll]
+        read_back = midi_to_roll(midi, fmt, read or MidiReadOptions())
+        if not read_back.roll.any():  # drums only, or empty: never a score (issue 19)
+            left_out = [f"{n} {what}" for n, what in ((read_back.drum_notes, "drum notes excluded"),
+                        (read_back.dropped_notes, "outside the model's pitches")) if n]  # fmt: skip
+            raise SeqgenError(f"{midi}: no notes to score ({', '.join(left_out) or 'the file holds none'})")
+        rolls, tempo_bpm = [read_back.roll], read_back.tempo_bpm
     else:
         from seqgen.music.datasets import MidiInput, load_dataset
 
@@ -157,17 +159,28 @@ def score_checkpoint(
         if not rolls:
             raise SeqgenError(f"{data}: the {split} split holds no frames")
     generator = torch.Generator(device=device).manual_seed(seed)
-    return score_rolls(
+    result = score_rolls(
         model, rolls, batch_size=batch_size, generator=generator, keep_frames=keep_frames, on_batch=on_batch
     )
+    if keep_frames:  # for the per-frame CSV: pitches, and seconds at the file's own tempo
+        result["rolls"], result["roll_format"] = rolls, fmt if midi is None else replace(
+            fmt, quantisation=replace(fmt.quantisation, tempo_bpm=tempo_bpm))
+    return result
 
 
-def write_per_frame_csv(path: str | Path, frames: FrameScores) -> None:
-    """CSV (atomic), one row per frame: sequence, frame, log_likelihood, stderr, lower, upper (nats; stderr 0 and
-    lower = upper = log_likelihood when exact)."""
+def write_per_frame_csv(path: str | Path, frames: FrameScores, rolls: list[np.ndarray], fmt: RollFormat) -> None:
+    """CSV (atomic), one row per frame: sequence, frame, seconds (frame start at the format's tempo), bar and beat
+    (1-based, bars of four quarter notes), log_likelihood, stderr, lower, upper (nats; stderr 0 and lower = upper =
+    log_likelihood when exact) and the sounding pitches (e.g. "C4 E4 G4") of the scored rolls bool[T_i, P]."""
+    from seqgen.music.render import pitch_name
+
+    q = fmt.quantisation
     cols = (frames.sequence, frames.frame, frames.log_likelihood, frames.stderr, frames.lower, frames.upper)
-    rows = zip(*(c.tolist() for c in cols))
-    lines = ["sequence,frame,log_likelihood,stderr,lower,upper"] + [
-        f"{s},{t},{ll:.6f},{se:.6f},{lo:.6f},{up:.6f}" for s, t, ll, se, lo, up in rows
-    ]
+    lines = ["sequence,frame,seconds,bar,beat,log_likelihood,stderr,lower,upper,pitches"]
+    for s, t, ll, se, lo, up in zip(*(c.tolist() for c in cols)):
+        seconds = t * q.frame_seconds
+        beats = seconds * q.tempo_bpm / 60  # quarter notes since the start
+        pitches = " ".join(pitch_name(fmt.low_pitch + int(k)) for k in np.flatnonzero(rolls[s][t]))
+        lines.append(f"{s},{t},{seconds:.4f},{int(beats // 4) + 1},{beats % 4 + 1:.4g},{ll:.6f},{se:.6f},{lo:.6f},"
+                     f"{up:.6f},{pitches}")  # fmt: skip
     write_text_atomic(path, "\n".join(lines) + "\n")

@@ -52,6 +52,26 @@ def midi_read_of(ckpt: dict, max_frames: int | None = None):
         raise SeqgenError(f"checkpoint midi_read {stored!r}: malformed ({exc})") from None
 
 
+def _surprise_png(ckpt: dict, model, options: dict[str, Any]) -> Path:
+    """Draw the scored file's roll with each note coloured by its surprise (seqgen.music.surprise)."""
+    import torch
+
+    from seqgen.fileio import check_output
+    from seqgen.music.pianoroll import midi_to_roll
+    from seqgen.music.render import write_roll_png
+    from seqgen.music.surprise import note_surprise
+
+    path, fmt = Path(options["png"]), model.roll_format
+    check_output(path, (".png",))
+    roll = midi_to_roll(options["file"], fmt, midi_read_of(ckpt, options["max_frames"])).roll
+    device = next(model.parameters()).device
+    values, unit = note_surprise(model, roll, torch.Generator(device=device).manual_seed(options["seed"]))
+    spq = fmt.quantisation.steps_per_quarter
+    write_roll_png(roll, path, low_pitch=fmt.low_pitch, bar_frames=4 * spq if spq else None, values=values,
+                   label=f"{Path(options['file']).name}: {unit}")  # fmt: skip
+    return path
+
+
 class MusicSpec:
     """RNN-NADE, RNN-RBM and RNN models of piano-rolls."""
 
@@ -144,6 +164,8 @@ class MusicSpec:
         """Log-likelihood per frame and frame accuracy of a MIDI file or a dataset split."""
         from seqgen.music.score import score_checkpoint, write_per_frame_csv
 
+        if options.get("png") is not None and options["file"] is None:
+            raise SeqgenError("draws one MIDI FILE's notes: give the file to score", param="png")
         result = score_checkpoint(
             ckpt, model, midi=options["file"], data=options["data"], split=options["split"],
             ais_runs=options["ais_runs"], ais_steps=options["ais_steps"], batch_size=options["batch_size"],
@@ -153,8 +175,11 @@ class MusicSpec:
         )  # fmt: skip
         written = []
         if options["per_frame"] is not None:
-            write_per_frame_csv(options["per_frame"], result.pop("per_frame"))
+            frames, rolls, fmt = (result.pop(k) for k in ("per_frame", "rolls", "roll_format"))
+            write_per_frame_csv(options["per_frame"], frames, rolls, fmt)
             written.append(options["per_frame"])
+        if options.get("png") is not None:
+            written.append(_surprise_png(ckpt, model, options))
         return Outcome(written, result=result)
 
 
