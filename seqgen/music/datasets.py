@@ -14,6 +14,7 @@ import numpy as np
 from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_paths
 from seqgen.music.benchmarks import BENCHMARKS, SPLITS, benchmark_file, file_splits, report_dropped
+from seqgen.music.midi_paths import MIDI_SUFFIXES
 from seqgen.music.pianoroll import (
     MidiReadOptions,
     Quantisation,
@@ -24,7 +25,6 @@ from seqgen.music.pianoroll import (
 from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, progress
 
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 DEFAULT_STEPS_PER_QUARTER = 4  # MIDI folders and files: 16th notes, fine enough for most users' music (issue 19)
 PICKLE_STEPS_PER_QUARTER = 2  # a roll file of unknown origin: eighth notes, like three of the four benchmarks
 
