@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgen.cli.dispatch import load_for, show
-from seqgen.cli.options import DEVICE, MAX_FRAMES, MUSIC, Opt, _flag, _o, command
+from seqgen.cli.options import DEVICE, MAX_FRAMES, MUSIC, THREADS, Opt, _flag, _o, command
 
 HARMONIZE = [
     Opt("melody", Path, ..., "MIDI file whose (highest) notes are the melody: kept verbatim as the top voice.",
@@ -18,6 +18,7 @@ HARMONIZE = [
     _o("temperature", float, 1.0, "Divides every logit or energy: below 1 safer, above 1 wilder.", min=1e-3),
     _o("seed", int, 0, "Random seed: the same seed and options give identical files."),
     DEVICE,
+    THREADS,
     _o("gibbs_steps", int | None, None, "Block-Gibbs steps per frame (RNN-RBM). Default: the checkpoint's.",
        tasks=MUSIC, min=1),
     _o("tempo", float | None, None, "Tempo (BPM) of the output. Default: the melody's.", min=1.0, max=1000.0),
