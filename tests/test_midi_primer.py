@@ -108,3 +108,15 @@ def test_output_without_primer_has_4_4_and_the_models_tempo(cli, ckpt, tmp_path)
     roll[1:3, 40] = True
     roll_to_midi(roll, tmp_path / "r.mid", FMT)
     assert np.array_equal(midi_to_roll(tmp_path / "r.mid", FMT).roll, roll)  # the writer still round-trips
+
+
+def test_a_seconds_grid_model_continues_after_the_primer_in_its_own_time(cli, tmp_path) -> None:
+    tiny_checkpoint(tmp_path / "fs.pt", RollFormat(Quantisation(fs=10.0)))
+    primer = sixteenths(tmp_path / "primer.mid", bpm=60, tpb=200)  # 16 sixteenths at 60 BPM: 4 s = 40 frames
+    assert cli("sample", "--model", tmp_path / "fs.pt", "--primer", tmp_path / "primer.mid", "--out",
+               tmp_path / "o.mid", "--frames", 60, "--seed", 0).code == 0  # fmt: skip
+    _, notes = file_notes(tmp_path / "o.mid")
+    assert notes[: len(primer)] == primer
+    later = notes[len(primer):]
+    assert later and min(n[0] for n in later) >= 40 * 20  # 10 frames per second = 20 ticks per frame at 60 BPM
+    assert max(n[1] for n in later) <= 60 * 20
