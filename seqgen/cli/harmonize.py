@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgen.cli.dispatch import load_for, show
+from seqgen.cli.inputs import check_inputs
 from seqgen.cli.options import DEVICE, MAX_FRAMES, MUSIC, THREADS, Opt, _flag, _o, command
 
 HARMONIZE = [
@@ -36,6 +37,7 @@ def harmonize(options: dict[str, Any]) -> None:
     from seqgen.runtime import progress
     from seqgen.tasks import Outcome
 
+    check_inputs(options, {"model": "checkpoint file", "melody": "MIDI file"})  # before torch loads
     if options["model"] is None:
         from seqgen.music.sample import shipped_model
 
