@@ -21,21 +21,20 @@ from typing import Any
 import torch
 import typer
 
-from seqgen.build import build_configs, training_options
-from seqgen.cli.options import TRAIN, Opt, command, only
 from seqgen.core.train import fit
 from seqgen.fileio import write_text_atomic
+from seqgen.music.configs import build_configs
 from seqgen.music.datasets import load_dataset
 from seqgen.music.model import MusicModel
 from seqgen.music.score import score_rolls
 from seqgen.music.train_music import MusicTask
+from seqgen.options import TRAIN, Opt, command, only, training_options
 from seqgen.runtime import setup_logging
 
 TRAINING = [o for o in only(TRAIN, "music") if o.name not in ("resume", "override")]
 OWN = [
     Opt("targets", str, "-6.0,-5.9", "Comma-separated test log-likelihoods (nats/frame) to time."),
     Opt("results", Path, Path("results/bench_time_to_target.json"), "JSON file of the measurements."),
-    Opt("threads", int, 1, "torch threads (the CPU is shared)."),
 ]
 
 
@@ -66,7 +65,7 @@ def main(options: dict[str, Any]) -> None:
     given = {o.name: options[o.name] for o in TRAINING}
     train = training_options("music", **given)
     dataset = load_dataset(train["data"])
-    configs = build_configs("music", train, n_inputs=dataset.n_pitches)
+    configs = build_configs(train, n_inputs=dataset.n_pitches)
     task = Timed(dataset, configs.model.kind, configs.train, transpose=train["transpose"])
     torch.manual_seed(train["seed"])
     model = MusicModel(configs.model)

@@ -1,6 +1,6 @@
 """Reproduce a paper row: train a music model on a benchmark, score valid/test, write results/<data>-<name>.json.
 
-Training options are `seqgen train-music`'s (the one option surface, seqgen.cli.options; defaults from the
+Training options are `seqgen train-music`'s (the one option surface, seqgen.options; defaults from the
 builder). Test log-likelihood per frame: exact for RNN-NADE / RNN, AIS (--ais-runs × --ais-steps) for RNN-RBM;
 valid uses --final-valid-ais-runs runs. Frame accuracy: one sample per frame given the true past (seed 0).
 
@@ -19,12 +19,11 @@ from typing import Any
 import torch
 import typer
 
-from seqgen.build import training_options
 from seqgen.checkpoint import load_checkpoint
-from seqgen.cli.options import TRAIN, Opt, command, only
 from seqgen.fileio import write_text_atomic
 from seqgen.music.datasets import load_dataset
 from seqgen.music.score import score_rolls
+from seqgen.options import TRAIN, Opt, command, only, training_options
 from seqgen.runtime import setup_logging
 from seqgen.tasks import get_task
 
@@ -38,7 +37,6 @@ TRAINING = only(TRAIN, "music")
 OWN = [
     Opt("name", str | None, None, "Result name: results/<data>-<name>.json. Default: the preset, else the model."),
     Opt("results", Path, Path("results"), "Folder of the result JSON."),
-    Opt("threads", int, 1, "torch threads (the CPU is shared)."),
     Opt("ais_runs", int, 100, "RNN-RBM test scoring: AIS runs per frame."),
     Opt("ais_steps", int, 1000, "RNN-RBM test scoring: AIS steps per run."),
     Opt("final_valid_ais_runs", int, 10, "RNN-RBM valid scoring at the end: AIS runs per frame."),

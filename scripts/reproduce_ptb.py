@@ -1,6 +1,6 @@
 """Penn Treebank language modelling (Bengio, Boulanger-Lewandowski & Pascanu 2013): train, then score test.
 
-Training options are `seqgen train-text`'s (the one option surface, seqgen.cli.options; defaults from the
+Training options are `seqgen train-text`'s (the one option surface, seqgen.options; defaults from the
 builder: a leaky tanh RNN, simplified Nesterov momentum, norm clipping). Character level (--data ptb-char):
 bits per character of the raw text (comparable with Mikolov's 1.41); word level (--data ptb): per-word test
 perplexity (`<eos>` counted as a word). Writes results/<data>.json with every command of a resumed run
@@ -22,11 +22,10 @@ from typing import Any
 import torch
 import typer
 
-from seqgen.build import training_options
 from seqgen.checkpoint import load_checkpoint
-from seqgen.cli.options import TRAIN, Opt, command, only
 from seqgen.errors import SeqgenError
 from seqgen.fileio import write_text_atomic
+from seqgen.options import TRAIN, Opt, command, only, training_options
 from seqgen.runtime import setup_logging
 from seqgen.tasks import get_task
 from seqgen.text.corpus import load_corpus
@@ -40,7 +39,6 @@ RESULT_NAMES = {"ptb-char": "ptb-char", "ptb": "ptb-word"}
 TRAINING = only(TRAIN, "text")
 OWN = [
     Opt("results", Path | None, None, "JSON file. Default: results/ptb-char.json or results/ptb-word.json."),
-    Opt("threads", int, 1, "torch threads (the CPU is shared)."),
     Opt("score_only", bool, False, "Score OUT/best.pt without training.", ("--score-only",)),
 ]
 

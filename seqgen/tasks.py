@@ -31,7 +31,7 @@ class Outcome:
 class TaskSpec(Protocol):
     """One product. Option names are the Python names of the CLI options (`gibbs_steps`, not --gibbs-steps).
 
-    Which options apply to which product is declared with the options (seqgen.cli.options), so the CLI
+    Which options apply to which product is declared with the options (seqgen.options), so the CLI
     rejects the others in one place; `sample_suffixes` are the file types `sample --out` may have.
     """
 

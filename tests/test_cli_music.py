@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from seqgen.build import RunConfigs
 from seqgen.core.optim import OptimConfig
+from seqgen.core.run_configs import RunConfigs
 from seqgen.core.train import TrainConfig
 from seqgen.music.model import make_config
 from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi

@@ -11,9 +11,9 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 
-from seqgen.build import build_configs, training_options
 from seqgen.experiments import grid as grid_module
 from seqgen.experiments.grid import SETTINGS, Budget, Grid, ablation_rows, output_row
+from seqgen.options import product_configs, training_options
 
 # The leaf config fields each technique must change, and nothing else (checked on the built configs).
 TECHNIQUE_FIELDS = {
@@ -32,7 +32,7 @@ def _leaves(value, prefix=""):
 
 def _configs(task: str, options: dict) -> dict:
     resolved = training_options(task, **options)
-    configs = build_configs(task, resolved, n_inputs=88 if task == "music" else 50)
+    configs = product_configs(task).build_configs(resolved, n_inputs=88 if task == "music" else 50)
     return _leaves({"model": asdict(configs.model), "optim": asdict(configs.optim), "train": asdict(configs.train)})
 
 

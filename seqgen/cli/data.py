@@ -17,7 +17,7 @@ def _load(options: dict):
     from seqgen.cli.inputs import check_data
 
     check_data(options["spec"])  # before torch is imported
-    from seqgen.build import midi_input
+    from seqgen.music.configs import midi_input
     from seqgen.music.datasets import load_dataset
 
     return load_dataset(options["spec"], data=options["data_dir"], midi=midi_input(options))

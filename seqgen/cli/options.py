@@ -1,230 +1,29 @@
-"""The one option surface: every CLI option is declared once here, with its help, choices and range.
-
-Commands are built from lists of `Opt` (see `command`), so `train`, `train-music` and `train-text` share
-one definition of `--lr`. An option that belongs to one product carries `tasks`; giving it to another
-product is rejected in one place (`reject_inapplicable`). Training options whose best value differs
-between products default to None here and take the product's value from `TRAIN_DEFAULTS`.
-"""
+"""The CLI's option lists: the training options (seqgen.options, the products' contract) and the options of
+`sample`, `score` and `data`, each declared once with its help, choices and range."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
 
-import typer
-
-from seqgen.errors import SeqgenError
-
-
-class Choice(str, Enum):
-    """Base of the option enums: the CLI shows the values, the code receives plain strings."""
-
-    def __str__(self) -> str:
-        return self.value
-
-
-Cell = Choice("Cell", {v: v for v in ("tanh", "relu", "sigmoid", "lstm", "gru")})
-Init = Choice("Init", {v: v for v in ("auto", "identity", "orthogonal", "gaussian")})
-Optimizer = Choice("Optimizer", {v: v for v in ("nesterov", "sgd", "adam")})
-LrSchedule = Choice("LrSchedule", {v: v for v in ("constant", "exponential", "step")})
-MomentumSchedule = Choice("MomentumSchedule", {v: v for v in ("constant", "sutskever")})
-Device = Choice("Device", {v: v for v in ("auto", "cpu", "cuda")})
-ModelKind = Choice("ModelKind", {v: v for v in ("rnn-nade", "rnn-rbm", "rnn")})
-Preset = Choice("Preset", {v: v for v in ("paper-nade", "paper-rbm", "paper-rnn", "gru-nade")})
-WeightInit = Choice("WeightInit", {v: v for v in ("default", "small")})
-NoteOrder = Choice("NoteOrder", {v: v for v in ("ascending", "descending")})
-TokenizerKind = Choice("TokenizerKind", {v: v for v in ("char", "word", "sentencepiece")})
-SpModel = Choice("SpModel", {v: v for v in ("unigram", "bpe")})
-Split = Choice("Split", {v: v for v in ("train", "valid", "test")})
-TaskName = Choice("TaskName", {v: v for v in ("music", "text")})
-
-MUSIC, TEXT = frozenset({"music"}), frozenset({"text"})
-MUSIC_DATA = "jsb, nottingham, musedata, piano-midi, bach-chorales, or a PATH (MIDI folder or file, .pickle, .mat)"
-
-
-@dataclass(frozen=True)
-class Opt:
-    """One CLI option: Python name, type, default, help, and the products it applies to (None: all)."""
-
-    name: str
-    type: Any
-    default: Any
-    help: str
-    flags: tuple[str, ...] = ()
-    tasks: frozenset[str] | None = None
-    panel: str | None = None
-    argument: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def flag(self) -> str:
-        """The name users type, e.g. --gibbs-steps."""
-        return self.flags[0].split("/")[0] if self.flags else "--" + self.name.replace("_", "-")
-
-    def parameter(self) -> inspect.Parameter:
-        """This option as a typer-annotated keyword parameter."""
-        maker = typer.Argument if self.argument else typer.Option
-        info = maker(*self.flags, help=self.help, rich_help_panel=self.panel, **self.extra)
-        return inspect.Parameter(
-            self.name, inspect.Parameter.KEYWORD_ONLY, default=self.default, annotation=Annotated[self.type, info]
-        )
-
-
-def _o(name, type_, default, help_, *flags, tasks=None, panel=None, **extra) -> Opt:
-    return Opt(name, type_, default, help_, flags, tasks, panel, False, extra)
-
-
-def _flag(name, help_, *flags, tasks=None, panel=None) -> Opt:
-    """A boolean switch shown as --name only (no <bool> value)."""
-    return Opt(name, bool, False, help_, flags or ("--" + name.replace("_", "-"),), tasks, panel)
-
-
-# ---- the options, grouped as `--help` shows them ------------------------------------------------------
-M, O, T, D = "Model", "Optimisation", "Training", "Data"
-SEED = _o("seed", int, 0, "Random seed: the same seed and options give the same result.")
-DEVICE = _o("device", Device, Device.auto, "Where to compute: auto picks cuda when a GPU is present.")
-OUT_RUN = _o("out", Path, Path("runs/run"), "Folder for best.pt, last.pt and metrics.jsonl. A symlink given as OUT "
-             "is written through: the files go into the folder it points to.")
-THREADS = _o("threads", int, 1, "Intra-op torch threads of this process (of each with --nproc). 1 is fastest for "
-             "these small models on a shared CPU; raise it for large batches on idle cores.", min=1, max=1024)
-
-MODEL_OPTS = [
-    _o("preset", Preset | None, None, "Paper sizes: paper-nade/-rbm/-rnn = RNN 100 + NADE/RBM 150; gru-nade = "
-       "GRU 200 + NADE 200, dropout 0.3. Other model options override it. Default: paper-nade.", tasks=MUSIC, panel=M),
-    _o("model", ModelKind | None, None, "Per-frame distribution: rnn-nade, rnn-rbm, or rnn (independent notes). "
-       "Default: the preset's.", tasks=MUSIC, panel=M),
-    _o("hidden", int | None, None, "Recurrent units (size of u_t). Default: music the preset's (100), text 512.",
-       "--hidden", "--rnn-hidden", panel=M, min=1),
-    _o("cond_hidden", int | None, None, "Hidden units H of the NADE or RBM. Default: the preset's (150).",
-       tasks=MUSIC, panel=M, min=1),
-    _o("cell", Cell | None, None, "Recurrent unit. Default: music the preset's (tanh), text tanh.", panel=M),
-    _o("leaky", bool | None, None, "Leaky integration with a learned leak per unit (tanh, relu, sigmoid). "
-       "Default: on for tanh, relu and sigmoid units, off for LSTM and GRU.", "--leaky/--no-leaky", panel=M),
-    _o("learn_alpha", bool | None, None, "Learn the leak α per unit, or keep it at its initial value. Default: learn.",
-       "--learn-alpha/--fixed-alpha", panel=M),
-    _o("tau_max", float | None, None, "Largest initial leaky time constant, in steps. Default: 100.", panel=M, min=1.0),
-    _o("init", Init | None, None, "W_uu initialisation: identity is the IRNN, auto = identity for relu, "
-       "orthogonal otherwise. Default: auto.", panel=M),
-    _o("init_scale", float | None, None, "Scale of the W_uu initialisation (0.01 with identity: scaled identity). "
-       "Default: 1.", panel=M, min=0.0),
-    _o("dropout", float | None, None, "Dropout on the recurrent outputs. Default: music the preset's, text 0.",
-       panel=M, min=0.0, max=0.99),
-    _o("cd_k", int | None, None, "Gibbs steps of CD-k training (RNN-RBM). Default: 15.", tasks=MUSIC, panel=M, min=1),
-    _o("weight_init", WeightInit | None, None, "small: the 2012 RNN-RBM tutorial's initialisation (conditional "
-       "weights N(0, 0.01²), RNN weights N(0, 1e-4²), zero biases); default: PyTorch's and the core's. "
-       "Default: the preset's (small for paper-rbm).", tasks=MUSIC, panel=M),
-    _o("note_order", NoteOrder | None, None, "Order of a NADE's notes within a frame; descending (highest first) "
-       "lets `seqgen harmonize` sample exactly under a fixed top voice. Default: ascending.", tasks=MUSIC, panel=M),
-    _o("embedding", int | None, None, "Token embedding size. Default: 64.", tasks=TEXT, panel=M, min=1),
-]
-OPTIM_OPTS = [
-    _o("optimizer", Optimizer | None, None, "nesterov: the simplified Nesterov momentum of Bengio et al. 2013; "
-       "sgd: classical momentum; adam. Default: nesterov.", panel=O),
-    _o("lr", float | None, None, "Learning rate ε (at epoch 0). Default: music 0.5, text 1.0.", panel=O, min=0.0),
-    _o("lr_range", str | None, None, "Learning-rate search LOW:HIGH (e.g. 0.03:3): --trials rates log-spaced in it "
-       "× --seeds seeds train as one population with successive halving (rungs at epochs 5, 15, 45 keep the best "
-       "third); OUT gets members.md/.json, curves/ and best.pt (the best member's). Default: no search.",
-       tasks=MUSIC, panel=O),
-    _o("trials", int, 8, "Learning rates of a --lr-range search.", tasks=MUSIC, panel=O, min=1),
-    _o("seeds", int, 2, "Initialisation seeds per learning rate of a --lr-range search (--seed, --seed + 1, ...).",
-       tasks=MUSIC, panel=O, min=1),
-    _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule). "
-       "Default: music 0.95, text 0.9.",
-       panel=O, min=0.0, max=0.9999),
-    _o("momentum_schedule", MomentumSchedule | None, None, "constant μ, or sutskever: μ_t = min(1 − 2^(−1 − "
-       "log2(⌊t/250⌋ + 1)), μ_max). Default: music sutskever, text constant.", panel=O),
-    _o("lr_schedule", LrSchedule | None, None, "Per-epoch learning rate: constant, exponential (ε·γ^e) or "
-       "step (ε·γ^⌊e/lr_step⌋). Default: music exponential, text constant.", panel=O),
-    _o("lr_decay", float | None, None, "γ of the learning-rate schedule. Default: music 0.9, text 1.", panel=O,
-       min=0.0),
-    _o("lr_step", int | None, None, "Epochs per step of the step schedule. Default: 10.", panel=O, min=1),
-    _o("clip", float | None, None, "Gradient-norm clipping threshold; 0 turns clipping off. "
-       "Default: music 10, text 1.",
-       panel=O, min=0.0),
-    _o("l1", float | None, None, "Weight of the L1 penalty on ReLU activations; 0 is off. Default: 0.",
-       panel=O, min=0.0),
-]
-TRAIN_OPTS = [
-    _o("epochs", int | None, None, "Epochs to train (a resumed run counts its earlier epochs). "
-       "Default: music 30, text 20.", panel=T, min=1),
-    _o("batch_size", int | None, None, "Sequences (music pieces, text rows) per mini-batch. Default: music 4, "
-       "text 32.", panel=T, min=1),
-    _o("chunk_len", int | None, None, "Frames or tokens per truncated-BPTT chunk (the state is carried between). "
-       "Default: music 200, text 100.", panel=T, min=1),
-    _o("patience", int | None, None, "Stop after this many epochs without a better validation score; 0 never "
-       "stops early. Default: music 20, text 5.", panel=T, min=0),
-    _o("transpose", int, 0, "Augment: shift each training piece by a random number of semitones in ±K.",
-       tasks=MUSIC, panel=T, min=0, max=24),
-    _o("pretrain_epochs", int | None, None, "Epochs of CD/NLL training of the NADE or RBM alone on single frames "
-       "before the RNN (the 2012 paper's pretraining). Default: 60 for an RNN-RBM, 0 otherwise.",
-       tasks=MUSIC, panel=T, min=0),
-    _o("valid_ais_runs", int, 8, "RNN-RBM validation: AIS runs per frame (its ranking of models matches a "
-       "1,000-step reference: results/bench_ais.json).", tasks=MUSIC, panel=T, min=2),
-    _o("valid_ais_steps", int, 20, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
-    SEED,
+from seqgen.options import (  # noqa: F401 - the CLI modules take the option table from here
     DEVICE,
-    THREADS,
-    _o("nproc", int, 1, "Data-parallel processes on this machine: relaunches the command under torchrun (one GPU "
-       "each with --device cuda); --batch-size stays the global batch.", panel=T, min=1),
-    OUT_RUN,
-    _flag("resume", "Continue the run in OUT from last.pt with its own settings.", panel=T),
-    _flag("override", "With --resume, accept training settings that differ from the checkpoint's.", panel=T),
-]
-DATA_OPTS = [
-    _o("data", str | None, None, f"Training data: {MUSIC_DATA}; or ptb / ptb-char (text). "
-       "Default: the embedded bach-chorales.", panel=D),  # train-text and train-music show DATA_HELP
-    _o("text", Path | None, None, "Train a language model on this UTF-8 text file.", tasks=TEXT, panel=D),
-    _o("valid", Path | None, None, "Validation text file. Default: the tail of --text.", tasks=TEXT, panel=D),
-    _o("valid_fraction", float, 0.1, "Share of --text held out for validation when --valid is absent.",
-       tasks=TEXT, panel=D, min=0.001, max=0.5),
-    _o("data_dir", Path | None, None, "Folder holding the PTB files. Default: $SEQGEN_DATA_DIR, then the cache.",
-       tasks=TEXT, panel=D),
-    _o("tokenizer", TokenizerKind | None, None, "Text units. Default: char, or word for ptb.", tasks=TEXT, panel=D),
-    _o("vocab_size", int | None, None, "Sentencepiece pieces (default 1000) or most frequent words kept.",
-       tasks=TEXT, panel=D, min=2),
-    _o("sp_model", SpModel, SpModel.unigram, "Sentencepiece model type.", tasks=TEXT, panel=D),
-]
-MAX_FRAMES = _o("max_frames", int, 1_000_000, "Refuse MIDI files longer than this many frames (before reading them "
-                "into memory; the longest Piano-midi.de piece has about 25,000 at 100 frames/s).",
-                tasks=MUSIC, panel=D, min=1)
-MIDI_INPUT = [
-    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 4 (16th notes).",
-       tasks=MUSIC, panel=D, min=1),
-    _o("fs", float | None, None, "MIDI input: frames per second instead of a beat grid.", tasks=MUSIC, panel=D,
-       min=0.01, max=10000.0),
-    _flag("sustain", "MIDI input: hold notes while the sustain pedal is down.", tasks=MUSIC, panel=D),
-    _flag("include_drums", "MIDI input: keep drum notes (channel 10).", tasks=MUSIC, panel=D),
-    _o("low_pitch", int, 21, "MIDI number of the roll's first column.", tasks=MUSIC, panel=D, min=0, max=127),
-    _o("n_pitches", int, 88, "Number of pitches (columns) of the roll.", tasks=MUSIC, panel=D, min=1, max=128),
     MAX_FRAMES,
-]
-TRAIN = MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS + MIDI_INPUT
-
-# The products' values of the shared training options, and why they differ.
-# Both products default to the 2013 paper's method: simplified Nesterov momentum, clipping, leaky units (on the
-# cells that have them: "auto"). On JSB it ends level with the best Adam run (gap 0.0002 nats/frame at 30
-# epochs) and reaches test -6.0 in 13 s of training (docs/reproduce.md, results/reproduce/optimizer-gap/).
-TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "music": {
-        "lr": 0.5, "lr_schedule": "exponential", "lr_decay": 0.9,  # large steps early, settled by epoch 30
-        "momentum": 0.95, "momentum_schedule": "sutskever",  # μ rises to 0.95 as in the paper
-        "clip": 10.0, "epochs": 30, "batch_size": 4,  # JSB's 229 pieces: 58 steps per epoch
-        "chunk_len": 200, "patience": 20,  # most pieces fit one chunk; RBM validation is noisy
-    },
-    "text": {
-        "lr": 1.0, "lr_schedule": "constant", "lr_decay": 1.0,  # 1.50 bpc on PTB chars (results/ptb-char.json)
-        "momentum": 0.9, "momentum_schedule": "constant",
-        "clip": 1.0, "epochs": 20, "batch_size": 32,  # one PTB epoch is 5M characters
-        "chunk_len": 100, "patience": 5, "hidden": 512,
-    },
-}
-SHARED_DEFAULTS: dict[str, Any] = {
-    "optimizer": "nesterov", "leaky": "auto", "lr_step": 10, "l1": 0.0, "embedding": 64,
-}
+    MIDI_INPUT,
+    MUSIC,
+    MUSIC_DATA,
+    SEED,
+    TEXT,
+    THREADS,
+    TRAIN,
+    Opt,
+    Split,
+    _flag,
+    _o,
+    command,
+    only,
+    reject_inapplicable,
+    resolve_training,
+)
 
 SAMPLE = [
     _o("out", Path | None, None, "Output file. Music: FILE.mid (with --n N > 1: FILE-000.mid, FILE-001.mid, ...). "
@@ -293,47 +92,6 @@ DATA_EXPORT = [
     *MIDI_INPUT,
 ]
 
-
-def command(options: list[Opt]) -> Callable[[Callable[[dict[str, Any]], None]], Callable[..., None]]:
-    """Turn `body(opts: dict)` into a typer command whose parameters are `options`; enums become strings."""
-
-    def decorate(body: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
-        def run(**kwargs: Any) -> None:
-            body({k: v.value if isinstance(v, Enum) else v for k, v in kwargs.items()})
-
-        run.__signature__ = inspect.Signature([o.parameter() for o in options])  # type: ignore[attr-defined]
-        run.__doc__, run.__name__ = body.__doc__, body.__name__
-        return run
-
-    return decorate
-
-
-def reject_inapplicable(options: list[Opt], given: dict[str, Any], task: str) -> None:
-    """One-line error if an option of another product was given (differs from its default)."""
-    wrong = [
-        o.flag for o in options
-        if o.tasks is not None and task not in o.tasks and o.name in given and given[o.name] != o.default
-    ]  # fmt: skip
-    if wrong:
-        raise SeqgenError(f"{', '.join(wrong)}: not an option for {task} models")
-
-
-def resolve_training(options: dict[str, Any], task: str) -> dict[str, Any]:
-    """Fill the unset (None) shared training options with the product's defaults."""
-    defaults = {**SHARED_DEFAULTS, **TRAIN_DEFAULTS[task]}
-    return {k: defaults.get(k) if v is None else v for k, v in options.items()}
-
-
-DATA_HELP = {
-    "music": f"Training data: {MUSIC_DATA}. Default: the embedded bach-chorales.",
-    "text": "Named text corpus: ptb (words) or ptb-char (characters); or give --text FILE.",
-}
-
-
-def only(options: list[Opt], task: str) -> list[Opt]:
-    """The options that apply to `task` (for the train-music / train-text aliases), --data described for it."""
-    return [replace(o, help=DATA_HELP[task]) if o.name == "data" and o in DATA_OPTS else o
-            for o in options if o.tasks is None or task in o.tasks]
 
 
 def flag_of(name: str) -> str:

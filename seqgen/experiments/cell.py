@@ -63,13 +63,15 @@ def load_data(dataset: str, budget: Budget) -> Any:
 
 
 def _train(task: str, data: Any, options: dict[str, Any]):
-    """Build the configs from resolved options (seqgen.build) and run the product's training loop."""
-    from seqgen.build import build_configs
+    """Build the configs from resolved options (the product's build_configs) and run its training loop."""
+    from seqgen.options import product_configs
+
+    build_configs = product_configs(task).build_configs
 
     if task == "music":
         from seqgen.music.train_music import train_music
 
-        configs = build_configs("music", options, n_inputs=data.n_pitches)
+        configs = build_configs(options, n_inputs=data.n_pitches)
         result = train_music(
             data, configs, options["out"], resume=options["resume"],
             valid_ais_runs=options["valid_ais_runs"], valid_ais_steps=options["valid_ais_steps"],
@@ -77,7 +79,7 @@ def _train(task: str, data: Any, options: dict[str, Any]):
     else:
         from seqgen.text.train_text import train_text
 
-        configs = build_configs("text", options)
+        configs = build_configs(options)
         result = train_text(
             data, configs, options["out"], tokenizer=options["tokenizer"], vocab_size=options["vocab_size"],
             sp_model=options["sp_model"], resume=options["resume"],
@@ -117,8 +119,8 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     """
     import torch
 
-    from seqgen.build import training_options
     from seqgen.errors import SeqgenError
+    from seqgen.options import training_options
 
     started = time.perf_counter()
     torch.set_num_threads(1)

@@ -83,13 +83,13 @@ class MusicSpec:
         return text is None and data not in TEXT_CORPORA
 
     def train(self, options: dict[str, Any]) -> tuple[str, bool]:
-        """Load the data, build the configs (seqgen.build) and run the shared training loop."""
-        from seqgen.build import build_configs, midi_input
+        """Load the data, build the configs (seqgen.music.configs) and run the shared training loop."""
+        from seqgen.music.configs import build_configs, midi_input
         from seqgen.music.datasets import load_dataset
         from seqgen.music.train_music import train_music
 
         dataset = load_dataset(options["data"], midi=midi_input(options))
-        configs = build_configs("music", options, n_inputs=dataset.n_pitches)
+        configs = build_configs(options, n_inputs=dataset.n_pitches)
         if options.get("lr_range"):
             return _search(dataset, configs, options)
         result = train_music(
@@ -132,8 +132,8 @@ class MusicSpec:
 
     def sample(self, ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
         """Songs written as MIDI (and PNG / WAV), with a statistics table beside the training data's."""
-        from seqgen.cli.tables import statistics_table
         from seqgen.music.sample import sample_music
+        from seqgen.music.tables import statistics_table
 
         if options["out"] is None:
             raise SeqgenError("a music model writes MIDI: give an output file such as song.mid", param="out")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqgen.build import RunConfigs
+from seqgen.core.run_configs import RunConfigs
 from seqgen.core.train import FitResult, StepLoss, TrainConfig, fit
 from seqgen.errors import SeqgenError
 from seqgen.music.batching import roll_batches
@@ -118,7 +118,7 @@ def train_music(
     transpose: int = 0,
     pretrain_epochs: int = 0,
 ) -> FitResult:
-    """Train a MusicModel (`configs` from seqgen.build) on a PianoRollDataset; writes best.pt, last.pt and
+    """Train a MusicModel (`configs` from seqgen.music.configs) on a PianoRollDataset; writes best.pt, last.pt and
     metrics.jsonl in `out_dir`.
 
     `transpose` > 0 augments the training split with random transpositions of up to that many semitones.

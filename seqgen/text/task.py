@@ -23,7 +23,7 @@ class TextSpec:
 
     def train(self, options: dict[str, Any]) -> tuple[str, bool]:
         """Fit a tokenizer (or reuse the resumed run's), build the configs and run the shared loop."""
-        from seqgen.build import build_configs
+        from seqgen.text.configs import build_configs
         from seqgen.text.corpus import load_corpus
         from seqgen.text.train_text import train_text
 
@@ -31,7 +31,7 @@ class TextSpec:
             options["data"], text=options["text"], valid=options["valid"],
             valid_fraction=options["valid_fraction"], data_dir=options["data_dir"],
         )  # fmt: skip
-        configs = build_configs("text", options)
+        configs = build_configs(options)
         result = train_text(
             corpus, configs, options["out"], tokenizer=options["tokenizer"], vocab_size=options["vocab_size"],
             sp_model=options["sp_model"], resume=options["resume"], override=options["override"],

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqgen.build import RunConfigs
 from seqgen.checkpoint import load_checkpoint
+from seqgen.core.run_configs import RunConfigs
 from seqgen.core.train import FitResult, StepLoss, TrainConfig, fit
 from seqgen.errors import SeqgenError
 from seqgen.runtime import log
@@ -115,7 +115,7 @@ def train_text(
     resume: bool = False,
     override: bool = False,
 ) -> FitResult:
-    """Fit a tokenizer (or reuse the resumed run's) and train a TextLM (`configs` from seqgen.build); writes
+    """Fit a tokenizer (or reuse the resumed run's) and train a TextLM (`configs` from seqgen.text.configs); writes
     best.pt, last.pt and metrics.jsonl. The model's `vocab_size` is replaced by the tokenizer's."""
     train_config = configs.train
     last = Path(out_dir) / "last.pt"
