@@ -2,6 +2,7 @@
 
 import csv
 from dataclasses import asdict
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -99,3 +100,42 @@ def test_score_png_colours_the_notes(cli, ckpt, tmp_path) -> None:
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     line = cli("score", "--data", "bach-chorales", "--model", ckpt, "--png", tmp_path / "d.png").one_line_error()
     assert "--png" in line and not (tmp_path / "d.png").exists()
+
+
+def test_many_files_and_folders_give_one_row_each_and_the_total(cli, ckpt, tmp_path) -> None:
+    import json
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name, frames in (("a.mid", 8), ("b.mid", 12)):
+        _write(rng.random((frames, 88)) < 0.05, folder / name)
+    drums = mido.MidiFile()
+    drums.tracks.append(mido.MidiTrack([mido.Message("note_on", note=36, velocity=90, channel=9),
+                                        mido.Message("note_off", note=36, channel=9, time=480)]))  # fmt: skip
+    drums.save(folder / "drums.mid")
+    _write(rng.random((6, 88)) < 0.1, tmp_path / "c.mid")
+    result = cli("score", folder, tmp_path / "c.mid", "--model", ckpt, "--json", "--csv", tmp_path / "all.csv")
+    assert result.code == 0, result.output
+    out = json.loads(result.stdout)
+    rows = {Path(r["file"]).name: r for r in out["files"]}
+    assert list(rows) == ["a.mid", "b.mid", "drums.mid", "c.mid"]
+    assert rows["drums.mid"]["log_likelihood_per_frame"] is None and "no notes" in rows["drums.mid"]["status"]
+    for name, path in (("a.mid", folder / "a.mid"), ("c.mid", tmp_path / "c.mid")):
+        alone = json.loads(cli("score", path, "--model", ckpt, "--json").stdout)
+        assert rows[name]["log_likelihood_per_frame"] == pytest.approx(alone["log_likelihood_per_frame"], abs=1e-5)
+    scored = [r for r in out["files"] if r["status"] == "scored"]
+    total = sum(r["log_likelihood_per_frame"] * r["frames"] for r in scored) / sum(r["frames"] for r in scored)
+    assert out["total"]["log_likelihood_per_frame"] == pytest.approx(total, abs=1e-5)
+    assert out["total"]["files_scored"] == 3
+    table = list(csv.DictReader((tmp_path / "all.csv").open()))
+    assert [Path(r["file"]).name for r in table] == list(rows) and table[2]["log_likelihood_per_frame"] == ""
+    shown = cli("score", folder, "--model", ckpt)
+    assert shown.code == 0 and "all scored files" in shown.output and "2 of 3 scored" in shown.output
+
+
+def test_files_without_notes_alone_are_one_line(cli, ckpt, tmp_path) -> None:
+    _write(np.zeros((4, 88), bool), tmp_path / "x.mid")
+    _write(np.zeros((3, 88), bool), tmp_path / "y.mid")
+    assert "none of the 2 file(s)" in cli("score", tmp_path / "x.mid", tmp_path / "y.mid", "--model",
+                                          ckpt).one_line_error()  # fmt: skip

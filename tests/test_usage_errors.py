@@ -71,7 +71,7 @@ def fast_errors(tmp_path) -> dict[str, list]:
         "missing model": (["score", "--model", tmp_path / "no.pt", tmp_path / "x.mid"], "no such checkpoint file"),
         "folder as model": (["sample", "--model", tmp_path / "folder"], "is a folder, not a checkpoint file"),
         "missing input": (["score", tmp_path / "no.mid"], "no.mid: no such file"),
-        "folder as input": (["score", tmp_path / "folder"], "folder: is a folder"),
+        "folder as input": (["score", tmp_path / "folder"], "folder: no MIDI files"),  # a folder of MIDI is input
         "fifo as input": (["score", tmp_path / "fifo.mid"], "fifo.mid: not a regular file"),
         "missing primer": (["sample", "--primer", tmp_path / "no.mid"], "no.mid: no such MIDI file"),
         "missing text": (["train-text", "--text", tmp_path / "no.txt", "--out", tmp_path / "r"], "no such text file"),

@@ -56,7 +56,8 @@ SAMPLE = [
 ]
 
 SCORE = [
-    Opt("file", Path | None, None, "A MIDI file (music model) or a UTF-8 text file (language model).", argument=True),
+    Opt("file", list[Path] | None, None, "A MIDI file (music model) or a UTF-8 text file (language model); music: "
+        "several files or folders of MIDI files give one row each.", argument=True),
     _o("model", Path | None, None, "Checkpoint (.pt) to score with. Default: the shipped RNN-NADE "
        "(bach-rnn-nade.pt)."),
     _o("data", str | None, None, f"Score a named data split instead: {MUSIC_DATA}; or ptb / ptb-char (text)."),
@@ -68,6 +69,7 @@ SCORE = [
     _o("batch_size", int, 32, "Sequences scored together.", min=1),
     _o("per_frame", Path | None, None, "Write each frame's log-likelihood to this CSV file (with its seconds, bar, "
        "beat and sounding pitches).", tasks=MUSIC),
+    _o("csv", Path | None, None, "Several MIDI files: write one row per file to this CSV file.", tasks=MUSIC),
     _o("png", Path | None, None, "Draw the file's piano-roll with each note coloured by its surprise, −log p under "
        "the model (exact per note for NADE and RNN, per frame for the RBM), into this PNG file.", tasks=MUSIC),
     _o("ais_runs", int | None, None, "AIS runs per frame (RNN-RBM). Default: the model's setting.", tasks=MUSIC, min=2),

@@ -72,6 +72,22 @@ def _surprise_png(ckpt: dict, model, options: dict[str, Any]) -> Path:
     return path
 
 
+def _score_files(ckpt: dict, model, options: dict[str, Any], progress: Progress) -> Outcome:
+    """`score A.mid B.mid FOLDER/`: one row per file and the total (seqgen.music.score_files)."""
+    from seqgen.music.score_files import files_table, score_files, write_files_csv
+
+    for name in ("per_frame", "png", "data"):
+        if options.get(name) is not None:
+            raise SeqgenError("applies to one MIDI file; several were given", param=name)
+    result = score_files(model, options["files"], midi_read_of(ckpt, options["max_frames"]), seed=options["seed"],
+                         batch_size=options["batch_size"], on_batch=lambda n: progress(n, None))  # fmt: skip
+    written = []
+    if options.get("csv") is not None:
+        write_files_csv(options["csv"], result)
+        written.append(options["csv"])
+    return Outcome(written, tables=[files_table(result)], result=result)
+
+
 class MusicSpec:
     """RNN-NADE, RNN-RBM and RNN models of piano-rolls."""
 
@@ -164,6 +180,10 @@ class MusicSpec:
         """Log-likelihood per frame and frame accuracy of a MIDI file or a dataset split."""
         from seqgen.music.score import score_checkpoint, write_per_frame_csv
 
+        if options.get("files"):
+            return _score_files(ckpt, model, options, progress)
+        if options.get("csv") is not None:
+            raise SeqgenError("writes one row per file: give several MIDI files or a folder", param="csv")
         if options.get("png") is not None and options["file"] is None:
             raise SeqgenError("draws one MIDI FILE's notes: give the file to score", param="png")
         result = score_checkpoint(
