@@ -102,7 +102,7 @@ MODEL_OPTS = [
        "GRU 200 + NADE 200, dropout 0.3. Other model options override it. Default: paper-nade.", tasks=MUSIC, panel=M),
     _o("model", ModelKind | None, None, "Per-frame distribution: rnn-nade, rnn-rbm, or rnn (independent notes). "
        "Default: the preset's.", tasks=MUSIC, panel=M),
-    _o("hidden", int | None, None, "Recurrent units (size of u_t). Default: music the preset's (100), text 512.",
+    _o("hidden", int | None, None, "Recurrent units (size of u_t).",
        "--hidden", "--rnn-hidden", panel=M, min=1),
     _o("cond_hidden", int | None, None, "Hidden units H of the NADE or RBM. Default: the preset's (150).",
        tasks=MUSIC, panel=M, min=1),
@@ -124,12 +124,12 @@ MODEL_OPTS = [
        "Default: the preset's (small for paper-rbm).", tasks=MUSIC, panel=M),
     _o("note_order", NoteOrder | None, None, "Order of a NADE's notes within a frame; descending (highest first) "
        "lets `seqgen harmonize` sample exactly under a fixed top voice. Default: ascending.", tasks=MUSIC, panel=M),
-    _o("embedding", int | None, None, "Token embedding size. Default: 64.", tasks=TEXT, panel=M, min=1),
+    _o("embedding", int | None, None, "Token embedding size.", tasks=TEXT, panel=M, min=1),
 ]
 OPTIM_OPTS = [
     _o("optimizer", Optimizer | None, None, "nesterov: the simplified Nesterov momentum of Bengio et al. 2013; "
-       "sgd: classical momentum; adam. Default: nesterov.", panel=O),
-    _o("lr", float | None, None, "Learning rate ε (at epoch 0). Default: music 0.5, text 1.0.", panel=O, min=0.0),
+       "sgd: classical momentum; adam.", panel=O),
+    _o("lr", float | None, None, "Learning rate ε (at epoch 0).", panel=O, min=0.0),
     _o("lr_range", str | None, None, "Learning-rate search LOW:HIGH (e.g. 0.03:3): --trials rates log-spaced in it "
        "× --seeds seeds train as one population with successive halving (rungs at epochs 5, 15, 45 keep the best "
        "third); OUT gets members.md/.json, curves/ and best.pt (the best member's). Default: no search.",
@@ -137,31 +137,24 @@ OPTIM_OPTS = [
     _o("trials", int, 8, "Learning rates of a --lr-range search.", tasks=MUSIC, panel=O, min=1),
     _o("seeds", int, 2, "Initialisation seeds per learning rate of a --lr-range search (--seed, --seed + 1, ...).",
        tasks=MUSIC, panel=O, min=1),
-    _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule). "
-       "Default: music 0.95, text 0.9.",
-       panel=O, min=0.0, max=0.9999),
+    _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule).", panel=O, min=0.0,
+       max=0.9999),
     _o("momentum_schedule", MomentumSchedule | None, None, "constant μ, or sutskever: μ_t = min(1 − 2^(−1 − "
-       "log2(⌊t/250⌋ + 1)), μ_max). Default: music sutskever, text constant.", panel=O),
+       "log2(⌊t/250⌋ + 1)), μ_max).", panel=O),
     _o("lr_schedule", LrSchedule | None, None, "Per-epoch learning rate: constant, exponential (ε·γ^e) or "
-       "step (ε·γ^⌊e/lr_step⌋). Default: music exponential, text constant.", panel=O),
-    _o("lr_decay", float | None, None, "γ of the learning-rate schedule. Default: music 0.9, text 1.", panel=O,
-       min=0.0),
-    _o("lr_step", int | None, None, "Epochs per step of the step schedule. Default: 10.", panel=O, min=1),
-    _o("clip", float | None, None, "Gradient-norm clipping threshold; 0 turns clipping off. "
-       "Default: music 10, text 1.",
-       panel=O, min=0.0),
-    _o("l1", float | None, None, "Weight of the L1 penalty on ReLU activations; 0 is off. Default: 0.",
-       panel=O, min=0.0),
+       "step (ε·γ^⌊e/lr_step⌋).", panel=O),
+    _o("lr_decay", float | None, None, "γ of the learning-rate schedule.", panel=O, min=0.0),
+    _o("lr_step", int | None, None, "Epochs per step of the step schedule.", panel=O, min=1),
+    _o("clip", float | None, None, "Gradient-norm clipping threshold; 0 turns clipping off.", panel=O, min=0.0),
+    _o("l1", float | None, None, "Weight of the L1 penalty on ReLU activations; 0 is off.", panel=O, min=0.0),
 ]
 TRAIN_OPTS = [
-    _o("epochs", int | None, None, "Epochs to train (a resumed run counts its earlier epochs). "
-       "Default: music 30, text 20.", panel=T, min=1),
-    _o("batch_size", int | None, None, "Sequences (music pieces, text rows) per mini-batch. Default: music 4, "
-       "text 32.", panel=T, min=1),
-    _o("chunk_len", int | None, None, "Frames or tokens per truncated-BPTT chunk (the state is carried between). "
-       "Default: music 200, text 100.", panel=T, min=1),
+    _o("epochs", int | None, None, "Epochs to train (a resumed run counts its earlier epochs).", panel=T, min=1),
+    _o("batch_size", int | None, None, "Sequences (music pieces, text rows) per mini-batch.", panel=T, min=1),
+    _o("chunk_len", int | None, None, "Frames or tokens per truncated-BPTT chunk (the state is carried between).",
+       panel=T, min=1),
     _o("patience", int | None, None, "Stop after this many epochs without a better validation score; 0 never "
-       "stops early. Default: music 20, text 5.", panel=T, min=0),
+       "stops early.", panel=T, min=0),
     _o("transpose", int, 0, "Augment: shift each training piece by a random number of semitones in ±K.",
        tasks=MUSIC, panel=T, min=0, max=24),
     _o("pretrain_epochs", int | None, None, "Epochs of CD/NLL training of the NADE or RBM alone on single frames "
@@ -207,11 +200,32 @@ MIDI_INPUT = [
     _o("n_pitches", int, 88, "Number of pitches (columns) of the roll.", tasks=MUSIC, panel=D, min=1, max=128),
     MAX_FRAMES,
 ]
-TRAIN = MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS + MIDI_INPUT
-
 SHARED_DEFAULTS: dict[str, Any] = {
     "optimizer": "nesterov", "leaky": "auto", "lr_step": 10, "l1": 0.0, "embedding": 64,
 }
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def with_defaults(option: Opt) -> Opt:
+    """`option` with its help ending in the defaults it takes, read from SHARED_DEFAULTS or the products'
+    DEFAULTS, so that each value is written once (a product without one takes its preset's)."""
+    products = {task: importlib.import_module(module).DEFAULTS for task, module in PRODUCT_CONFIGS.items()}
+    if option.default is not None or option.name == "leaky":  # leaky "auto" is described in its help
+        return option
+    if option.name in SHARED_DEFAULTS:
+        said = _shown(SHARED_DEFAULTS[option.name])
+    elif any(option.name in d for d in products.values()):
+        said = ", ".join(f"{task} {_shown(d[option.name]) if option.name in d else 'the preset' + chr(39) + 's'}"
+                         for task, d in products.items())
+    else:
+        return option
+    return replace(option, help=f"{option.help} Default: {said}.")
+
+
+TRAIN = [with_defaults(o) for o in MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS + MIDI_INPUT]
 
 
 def command(options: list[Opt]) -> Callable[[Callable[[dict[str, Any]], None]], Callable[..., None]]:

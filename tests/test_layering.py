@@ -40,3 +40,18 @@ def test_the_scan_sees_an_import(tmp_path) -> None:
     assert cli_imports(module) == ["seqgen.cli.options", "seqgen.cli.options.TRAIN", "seqgen.cli"]
     module.write_text("from seqgen import options\nimport seqgen.client_side\n")
     assert cli_imports(module) == []
+
+
+def test_help_states_the_products_own_defaults() -> None:
+    """Each product default is written once (its DEFAULTS); `--help` says it from there, and training uses it."""
+    from seqgen.music.configs import DEFAULTS as MUSIC
+    from seqgen.options import TRAIN, training_options
+    from seqgen.text.configs import DEFAULTS as TEXT
+
+    helps = {o.name: o.help for o in TRAIN}
+    assert helps["lr"].endswith(f"Default: music {MUSIC['lr']:g}, text {TEXT['lr']:g}.")
+    assert helps["hidden"].endswith(f"Default: music the preset's, text {TEXT['hidden']}.")
+    assert helps["lr_step"].endswith("Default: 10.")
+    for task, defaults in (("music", MUSIC), ("text", TEXT)):
+        resolved = training_options(task)
+        assert {k: resolved[k] for k in defaults} == defaults
