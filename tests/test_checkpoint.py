@@ -112,6 +112,8 @@ def test_bad_files_give_one_line_errors(tmp_path, case):
 def test_a_checkpoint_of_an_unregistered_task_is_refused_by_sample_and_score(cli, tmp_path):
     path = tmp_path / "video.pt"
     save_checkpoint(path, {**make_ckpt(Recurrent(RecurrentConfig(2, 3))), "task": "video"})
-    for verb in (["sample", "--out", tmp_path / "x.mid"], ["score", tmp_path / "x.mid"]):
+    song = tmp_path / "song.mid"  # score reads its input before the model: give it a real one
+    song.write_bytes(midi_bytes())
+    for verb in (["sample", "--out", tmp_path / "x.mid"], ["score", song]):
         line = cli(*verb, "--model", path).one_line_error()
         assert str(path) in line and "'video' is not one of music, text" in line

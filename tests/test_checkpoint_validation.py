@@ -144,16 +144,18 @@ def music_ckpt() -> dict:
 
 
 MUSIC_VARIANTS: dict[str, Callable[[dict], None]] = {
-    "no quantisation": _delete("data.quantisation"),
-    "n_pitches off": _set("data.n_pitches", 12),
-    "low_pitch out of MIDI": _set("data.low_pitch", 200),
+    "no quantisation": _delete("data.roll_format.quantisation"),
+    "n_pitches off": _set("data.roll_format.n_pitches", 12),
+    "low_pitch out of MIDI": _set("data.roll_format.low_pitch", 200),
     "n_visible a string": _set("model_config.n_visible", "88"),
     "model kind unknown": _set("model_config.kind", "rnn-gan"),
     "state_dict wrong shape": _weight(lambda sd: sd.update({_first(sd): torch.zeros(2)})),
     "state_dict missing a weight": _weight(lambda sd: sd.pop(next(iter(sd)))),
     "NaN weight": _weight(lambda sd: sd[_first(sd)].view(-1).__setitem__(0, math.nan)),
     "a text task label": _set("task", "text"),
-    "quantisation garbage": _set("data.quantisation", {"steps_per_quarter": "many"}),
+    "quantisation garbage": _set("data.roll_format.quantisation", {"steps_per_quarter": "many"}),
+    "format 1 layout, quantisation garbage": lambda c: c.update(format_version=1, data={
+        "low_pitch": 21, "n_pitches": 88, "quantisation": {"steps_per_quarter": "many", "fs": None, "tempo_bpm": 100}}),
 }
 
 
