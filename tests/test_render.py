@@ -22,6 +22,7 @@ from seqgen.music.render import (
 )
 
 FMT = RollFormat(Quantisation(steps_per_quarter=2, tempo_bpm=120.0))  # 0.25 s per frame
+SF2_HEADER = b"RIFF\x04\x00\x00\x00sfbk"  # the first 12 bytes of every SoundFont 2 file
 
 
 def one_note_roll() -> np.ndarray:
@@ -102,7 +103,7 @@ def test_fluidsynth_is_used_when_installed_and_trimmed_to_the_roll(tmp_path, mon
     )
     fake.chmod(0o755)
     soundfont = tmp_path / "gm.sf2"
-    soundfont.write_bytes(b"RIFF")
+    soundfont.write_bytes(SF2_HEADER)
     monkeypatch.setenv("PATH", str(fake.parent))
     monkeypatch.setenv("SEQGEN_SOUNDFONT", str(soundfont))
     roll_to_midi(np.ones((40, 88), bool)[:, :88] & (np.arange(88) == 48), tmp_path / "b.mid", FMT)
@@ -115,6 +116,16 @@ def test_fluidsynth_is_used_when_installed_and_trimmed_to_the_roll(tmp_path, mon
     monkeypatch.setenv("SEQGEN_SOUNDFONT", str(tmp_path / "absent.sf2"))
     with pytest.raises(SeqgenError, match="absent.sf2: no such soundfont"):
         midi_file_to_wav(tmp_path / "b.mid", tmp_path / "c.wav")
+    monkeypatch.setenv("SEQGEN_SOUNDFONT", str(tmp_path / "b.mid"))  # FluidSynth would render silence from it
+    with pytest.raises(SeqgenError, match=r"b.mid: not a SoundFont 2 file \(.sf2\) \(set by \$SEQGEN_SOUNDFONT\)"):
+        midi_file_to_wav(tmp_path / "b.mid", tmp_path / "c.wav")
+    other = tmp_path / "other.sf2"  # --soundfont wins over $SEQGEN_SOUNDFONT
+    other.write_bytes(SF2_HEADER)
+    assert midi_file_to_wav(tmp_path / "b.mid", tmp_path / "d.wav", 8000, soundfont=other) == f"FluidSynth ({other})"
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(SeqgenError, match="needs the fluidsynth program") as refused:
+        midi_file_to_wav(tmp_path / "b.mid", tmp_path / "e.wav", soundfont=other)
+    assert refused.value.param == "soundfont"
 
 
 def test_wav_is_peak_normalised_16_bit_mono(tmp_path):
@@ -122,3 +133,74 @@ def test_wav_is_peak_normalised_16_bit_mono(tmp_path):
     write_wav(np.sin(np.linspace(0, 200, 4000)), path, sample_rate=8000)
     rate, n, pcm = wav_frames(path)
     assert (rate, n) == (8000, 4000) and 0.85 < np.abs(pcm).max() / 32767 < 0.9
+
+
+def one_a4(path, seconds: float = 1.5) -> None:
+    """A MIDI file of one A4 (440 Hz), `seconds` long at 120 BPM, built with mido."""
+    import mido
+
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.Message("note_on", note=69, velocity=96, time=0),
+                            mido.Message("note_off", note=69, velocity=0, time=round(seconds * 2 * 480))])
+    midi.tracks.append(track)
+    midi.save(path)
+
+
+def overtones_db(pcm: np.ndarray, rate: int, f0: float = 440.0) -> float:
+    """Level in dB of the loudest of the 2nd to 4th harmonics of `f0`, relative to `f0` itself (bands of ±15 Hz)."""
+    power = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm)))) ** 2
+    freqs = np.fft.rfftfreq(len(pcm), 1 / rate)
+    band = [power[np.abs(freqs - k * f0) < 15].sum() for k in (1, 2, 3, 4)]
+    return float(10 * np.log10(max(band[1:]) / band[0] + 1e-30))
+
+
+@pytest.mark.skipif(__import__("shutil").which("fluidsynth") is None, reason="the fluidsynth program is absent")
+def test_fluidsynth_renders_a_piano_unlike_the_sine_fallback(tmp_path, monkeypatch):
+    """The real synthesizer with a real General MIDI soundfont: the WAV lasts as long as the MIDI, and its
+    spectrum holds a piano's overtones where the fallback's sine is one line at 440 Hz."""
+    from seqgen.music.render import find_soundfont
+
+    monkeypatch.delenv("SEQGEN_SOUNDFONT", raising=False)
+    one_a4(tmp_path / "a4.mid")
+    renderer = midi_file_to_wav(tmp_path / "a4.mid", tmp_path / "fluid.wav", sample_rate=22050)
+    assert renderer == f"FluidSynth ({find_soundfont()})"
+    rate, n, fluid = wav_frames(tmp_path / "fluid.wav")
+    assert (rate, n) == (22050, round(1.5 * 22050))
+    assert np.abs(fluid).max() > 0.8 * 32767  # sound, peak-normalised
+    monkeypatch.setenv("PATH", str(tmp_path))  # now without fluidsynth: the fallback
+    assert midi_file_to_wav(tmp_path / "a4.mid", tmp_path / "sine.wav").startswith("pretty_midi sine")
+    _, n_sine, sine = wav_frames(tmp_path / "sine.wav")
+    assert n_sine == n
+    assert overtones_db(sine, rate) < -60  # a pure tone (measured: about -117 dB)
+    assert overtones_db(fluid, rate) > -35  # a piano's overtones (measured with FluidR3_GM: -18 dB, the 4th)
+    spectrum = np.abs(np.fft.rfft(fluid))
+    assert abs(np.fft.rfftfreq(n, 1 / rate)[np.argmax(spectrum)] - 440) < 5  # the note itself is the loudest line
+
+
+def test_sample_wav_says_its_renderer_and_takes_a_soundfont(cli, tmp_path, monkeypatch):
+    """`seqgen sample --wav` names the renderer; --soundfont picks the file FluidSynth plays, is checked before
+    sampling, and asks for --wav."""
+    monkeypatch.delenv("SEQGEN_SOUNDFONT", raising=False)
+    one_a4(tmp_path / "not-a-soundfont.sf2")
+    bad = cli("sample", "--out", tmp_path / "a.mid", "--frames", 8, "--wav", "--soundfont",
+              tmp_path / "not-a-soundfont.sf2")  # fmt: skip
+    assert "not-a-soundfont.sf2: not a SoundFont 2 file (.sf2)" in bad.one_line_error()
+    assert not (tmp_path / "a.mid").exists()
+    without_wav = cli("sample", "--out", tmp_path / "a.mid", "--soundfont", tmp_path / "not-a-soundfont.sf2")
+    assert "--soundfont: chooses the sound of --wav: give --wav too" in without_wav.one_line_error()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no fluidsynth: sine waves, and the output says so
+    fallback = cli("sample", "--out", tmp_path / "b.mid", "--frames", 8, "--seed", 1, "--wav")
+    assert fallback.code == 0 and "audio rendered with pretty_midi sine synthesis" in fallback.output
+    fake = tmp_path / "fluidsynth"  # a stand-in that writes an empty WAV (the header alone is checked here)
+    fake.write_text(
+        f"#!{__import__('sys').executable}\n"
+        "import sys, wave\n"
+        "a = sys.argv\n"
+        "with wave.open(a[a.index('-F') + 1], 'wb') as w:\n"
+        "    w.setnchannels(2); w.setsampwidth(2); w.setframerate(int(a[a.index('-r') + 1])); w.writeframes(b'')\n"
+    )
+    fake.chmod(0o755)
+    chosen = tmp_path / "mine.sf2"
+    chosen.write_bytes(SF2_HEADER)
+    picked = cli("sample", "--out", tmp_path / "c.mid", "--frames", 8, "--wav", "--soundfont", chosen)
+    assert picked.code == 0 and f"audio rendered with FluidSynth ({chosen})" in picked.output, picked.output

@@ -48,7 +48,11 @@ SAMPLE = [
     _o("program", int, 0, "General MIDI program of the notes (0 = piano).", tasks=MUSIC, min=0, max=127),
     _o("velocity", int, 80, "Velocity of every note.", tasks=MUSIC, min=1, max=127),
     _flag("png", "Also draw each song as a piano-roll picture (.png).", tasks=MUSIC),
-    _flag("wav", "Also render each song as audio (.wav).", tasks=MUSIC),
+    _flag("wav", "Also render each song as audio (.wav): FluidSynth with a General MIDI soundfont when both are "
+          "installed (Debian: fluidsynth, fluid-soundfont-gm), else sine waves; the output says which.", tasks=MUSIC),
+    _o("soundfont", Path | None, None, "SoundFont (.sf2) for --wav. Default: $SEQGEN_SOUNDFONT, else the system's "
+       "General MIDI soundfont (/usr/share/sounds/sf2/FluidR3_GM.sf2, ...), else pretty_midi's TimGM6mb.sf2.",
+       tasks=MUSIC),
     _o("prompt", str | None, None, "Text to continue.", tasks=TEXT),
     _o("length", int, 200, "Tokens to generate after the prompt.", tasks=TEXT, min=1),
     _o("top_k", int | None, None, "Sample among the K likeliest tokens only.", tasks=TEXT, min=1),

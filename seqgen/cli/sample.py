@@ -20,7 +20,7 @@ def sample(options: dict[str, Any]) -> None:
         import secrets
 
         options["seed"] = secrets.randbelow(2**31)
-    check_inputs(options, {"model": "checkpoint file", "primer": "MIDI file"})
+    check_inputs(options, {"model": "checkpoint file", "primer": "MIDI file", "soundfont": "soundfont file"})
     if options["model"] is None:
         from seqgen.music.sample import shipped_model
 

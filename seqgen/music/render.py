@@ -1,5 +1,6 @@
 """Pictures and sound of piano-rolls: a matplotlib PNG with named pitches and bar lines, and WAV audio
-through FluidSynth and a General MIDI soundfont when both are installed (pretty_midi's sine synthesis else)."""
+through FluidSynth and a General MIDI soundfont (--soundfont, $SEQGEN_SOUNDFONT or the system's) when both are
+installed, pretty_midi's sine synthesis else."""
 
 from __future__ import annotations
 
@@ -148,14 +149,31 @@ def write_roll_png(
     return width, height
 
 
-def find_soundfont() -> Path | None:
-    """A General MIDI soundfont: $SEQGEN_SOUNDFONT (which must exist), else the first of SOUNDFONT_PATHS
-    present, else the TimGM6mb.sf2 that pretty_midi ships; None if there is none."""
+def check_soundfont(path: str | os.PathLike, origin: str = "") -> Path:
+    """`path` if it is a readable SoundFont 2 file (RIFF, form type sfbk), else one line naming it; FluidSynth
+    itself renders silence with exit status 0 from a file that is not one. `origin`: where the path came from."""
+    path, said = Path(path), f" ({origin})" if origin else ""
+    if not path.is_file():
+        raise SeqgenError(f"{path}: no such soundfont{said}")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError as exc:
+        raise SeqgenError(f"{path}: cannot be read ({exc.strerror or exc}){said}") from None
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise SeqgenError(f"{path}: not a SoundFont 2 file (.sf2){said}")
+    return path
+
+
+def find_soundfont(given: str | os.PathLike | None = None) -> Path | None:
+    """The General MIDI soundfont to render with: `given` (--soundfont), else $SEQGEN_SOUNDFONT (each must be a
+    SoundFont 2 file), else the first of SOUNDFONT_PATHS present, else the TimGM6mb.sf2 that pretty_midi ships;
+    None if there is none."""
+    if given is not None:
+        return check_soundfont(given)
     chosen = os.environ.get("SEQGEN_SOUNDFONT")
     if chosen:
-        if not Path(chosen).is_file():
-            raise SeqgenError(f"{chosen}: no such soundfont (set by $SEQGEN_SOUNDFONT)")
-        return Path(chosen)
+        return check_soundfont(chosen, "set by $SEQGEN_SOUNDFONT")
     bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
     return next((Path(p) for p in (*SOUNDFONT_PATHS, bundled) if Path(p).is_file()), None)
 
@@ -169,26 +187,31 @@ def _read_wav(path: Path) -> np.ndarray:
     return pcm.mean(axis=1) / 32768.0
 
 
-def synthesize(midi_path: str | os.PathLike, sample_rate: int = 22050) -> tuple[np.ndarray, str]:
+def synthesize(
+    midi_path: str | os.PathLike, sample_rate: int = 22050, soundfont: str | os.PathLike | None = None
+) -> tuple[np.ndarray, str]:
     """Audio float[N] of a MIDI file, exactly as long as the file (its last event), and the renderer used:
-    the `fluidsynth` program with a General MIDI soundfont (`find_soundfont`) when both are installed,
-    otherwise pretty_midi's sine-wave synthesis."""
+    the `fluidsynth` program with a General MIDI soundfont (`soundfont`, else `find_soundfont`'s) when both
+    are installed, otherwise pretty_midi's sine-wave synthesis (refused when `soundfont` was asked for)."""
     try:
         midi = pretty_midi.PrettyMIDI(str(midi_path))
     except (ValueError, OSError, EOFError) as exc:
         raise SeqgenError(f"{midi_path}: cannot synthesise audio ({exc})") from None
-    program, soundfont = shutil.which("fluidsynth"), find_soundfont()
-    if program and soundfont:
+    program, chosen = shutil.which("fluidsynth"), find_soundfont(soundfont)
+    if soundfont is not None and program is None:
+        raise SeqgenError(f"{soundfont}: rendering with a soundfont needs the fluidsynth program, which is not "
+                          "installed (Debian: apt-get install fluidsynth)", param="soundfont")
+    if program and chosen:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "audio.wav"
             command = [program, "-ni", "-g", "0.5", "-r", str(sample_rate), "-F", str(out), "-T", "wav"]
             done = subprocess.run(
-                [*command, "-O", "s16", str(soundfont), str(midi_path)], capture_output=True, check=False
+                [*command, "-O", "s16", str(chosen), str(midi_path)], capture_output=True, check=False
             )
             if done.returncode != 0 or not out.is_file():
                 problem = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
                 raise SeqgenError(f"{midi_path}: fluidsynth failed ({problem[0]})")
-            audio, renderer = _read_wav(out), f"FluidSynth ({soundfont})"
+            audio, renderer = _read_wav(out), f"FluidSynth ({chosen})"
     else:
         missing = "the fluidsynth program" if not program else "a General MIDI soundfont"
         audio, renderer = midi.synthesize(fs=sample_rate), f"pretty_midi sine synthesis ({missing} not found)"
@@ -209,9 +232,10 @@ def write_wav(audio: np.ndarray, path: str | os.PathLike, sample_rate: int = 220
 
 
 def midi_file_to_wav(
-    midi_path: str | os.PathLike, wav_path: str | os.PathLike, sample_rate: int = 22050
+    midi_path: str | os.PathLike, wav_path: str | os.PathLike, sample_rate: int = 22050,
+    soundfont: str | os.PathLike | None = None,
 ) -> str:
     """Render a MIDI file to a WAV file as long as the MIDI file; return the renderer used (see `synthesize`)."""
-    audio, renderer = synthesize(midi_path, sample_rate)
+    audio, renderer = synthesize(midi_path, sample_rate, soundfont)
     write_wav(audio, wav_path, sample_rate)
     return renderer

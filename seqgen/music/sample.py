@@ -124,15 +124,16 @@ def sample_music(
     seed: int = 0,
     png: bool = False,
     wav: bool = False,
+    soundfont: Path | None = None,
     on_frame: Callable[[int, int], None] | None = None,
 ) -> MusicSamples:
     """Sample `n` songs from a music checkpoint and write them to `out` (numbered when n > 1).
 
     The length is `frames` or `seconds` (primer included; default 128 frames); the tempo defaults to
-    the training data's. Also writes PNG / WAV beside each MIDI file when asked, all files or none, and
-    returns statistics of the generated frames (primer excluded) next to the training data's. `model` is
-    the checkpoint's model as loaded by the music task spec (validated there); `gibbs_steps` replaces its
-    `sample_steps` (RNN-RBM; None: the checkpoint's).
+    the training data's. Also writes PNG / WAV (`soundfont`: see render.synthesize) beside each MIDI file when
+    asked, all files or none, and returns statistics of the generated frames (primer excluded) next to the
+    training data's. `model` is the checkpoint's model as loaded by the music task spec (validated there);
+    `gibbs_steps` replaces its `sample_steps` (RNN-RBM; None: the checkpoint's).
     """
     data = ckpt["data"]
     fmt = model.roll_format
@@ -188,7 +189,7 @@ def sample_music(
         for roll, path in zip(rolls, png_temps):
             write_roll_png(roll, path, low_pitch=low_pitch, primer_frames=n_primer, bar_frames=bar)
         for midi_path, path in zip(midi_temps, wav_temps):
-            result.wav_renderer = midi_file_to_wav(midi_path, path)
+            result.wav_renderer = midi_file_to_wav(midi_path, path, soundfont=soundfont)
     result.sample_stats = roll_statistics(list(rolls[:, n_primer:]), low_pitch=low_pitch)
     result.train_stats = data.get("train_stats")
     return result

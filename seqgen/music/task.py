@@ -157,13 +157,19 @@ class MusicSpec:
             raise SeqgenError(
                 f"applies to RNN-RBM models only, this is an {model.config.kind}", param="gibbs_steps"
             )
+        if options.get("soundfont") is not None:
+            from seqgen.music.render import find_soundfont
+
+            if not options["wav"]:
+                raise SeqgenError("chooses the sound of --wav: give --wav too", param="soundfont")
+            find_soundfont(options["soundfont"])  # a file that is no soundfont is refused before sampling
         result = sample_music(
             ckpt, model, options["out"], n=options["n"], frames=options["frames"], seconds=options["seconds"],
             temperature=options["temperature"], gibbs_steps=options["gibbs_steps"], primer=options["primer"],
             primer_frames=options["primer_frames"], read=midi_read_of(ckpt, options["max_frames"]),
             tempo_bpm=options["tempo"], program=options["program"],
             velocity=options["velocity"], seed=options["seed"], png=options["png"], wav=options["wav"],
-            on_frame=progress,
+            soundfont=options.get("soundfont"), on_frame=progress,
         )  # fmt: skip
         lines = [
             (
