@@ -7,10 +7,12 @@ every checkpoint a release wrote keeps loading.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
 import pickle
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -22,6 +24,7 @@ from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_path
 
 FORMAT_VERSION = 2
+DIGEST_KEY = "tensor_sha256"
 
 
 class TrainingState(TypedDict, total=False):
@@ -52,6 +55,8 @@ class CheckpointSchema(TrainingState):
     #              "midi_read" (include_drums, sustain, ticks_per_step; absent: all off, music.task.midi_read_of);
     #              text: corpus facts)
     tokenizer: dict  # text only: the tokenizer entry (kind, bytes or vocabulary)
+    tensor_sha256: str  # written by save_checkpoint: SHA-256 of every tensor (`_tensor_digest`), checked and removed
+    #                     on load (absent in checkpoints written before it: then only the zip CRCs are checked)
 
 
 REQUIRED_KEYS = ("format_version", "task", "kind", "model_config", "state_dict", "data")
@@ -82,51 +87,117 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> None:
     path = Path(path)
     _validate(path, ckpt)
     buffer = io.BytesIO()
-    torch.save(ckpt, buffer)  # to memory first: torch.save on a full disk raises an opaque RuntimeError
+    # to memory first: torch.save on a full disk raises an opaque RuntimeError
+    torch.save({**ckpt, DIGEST_KEY: _tensor_digest(ckpt)}, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint of this or an earlier format version; anything else is a one-line SeqgenError."""
+    """Read a checkpoint of this or an earlier format version; anything else, a damaged archive included (every
+    member's CRC is checked first), is a one-line SeqgenError naming the file."""
     path = Path(path)
     if path.is_dir():
         raise SeqgenError(f"{path}: is a folder, not a checkpoint file (give e.g. {path / 'best.pt'})")
     if not path.is_file():
         raise SeqgenError(f"{path}: no such checkpoint file")
     try:
-        if not zipfile.is_zipfile(path):
-            raise SeqgenError(f"{path}: not a seqgen checkpoint (not a PyTorch zip archive)")
+        _check_archive(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except SeqgenError:
+        raise
     except pickle.UnpicklingError:
         raise SeqgenError(f"{path}: not a seqgen checkpoint (holds objects a weights-only load refuses)") from None
     except PermissionError:
         raise SeqgenError(f"{path}: permission denied") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError):
-        raise SeqgenError(f"{path}: not a seqgen checkpoint (a zip archive torch.load cannot read)") from None
-    if isinstance(ckpt, dict):
-        while ckpt.get("format_version") in _UPGRADES:
-            ckpt = _UPGRADES[ckpt["format_version"]](ckpt)
-    _validate(path, ckpt)
+    except Exception as exc:  # noqa: BLE001 -- whatever a damaged archive makes zipfile or torch raise is one line
+        raise SeqgenError(f"{path}: not a seqgen checkpoint, or a damaged one (a zip archive torch.load cannot "
+                          f"read: {_reason(exc)})") from None  # fmt: skip
+    try:
+        _check_digest(path, ckpt)
+        while isinstance(ckpt, dict) and _version(ckpt) in _UPGRADES:
+            ckpt = _UPGRADES[_version(ckpt)](ckpt)
+        _validate(path, ckpt)
+    except SeqgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- a damaged data.pkl may fail anywhere in an upgrade or the checks
+        raise SeqgenError(f"{path}: not a seqgen checkpoint (its contents do not fit the schema: {_reason(exc)})"
+                          ) from None  # fmt: skip
     return ckpt
+
+
+def _reason(exc: BaseException) -> str:
+    """The exception's type and first line, without torch's "[enforce fail at file.cc:N] ." prefix, at most 120
+    characters."""
+    text = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", malformed_reason(exc))
+    return f"{type(exc).__name__}: {text}"[:120]
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a file that is not a zip archive, a member that does not match its stored CRC-32, or one marked as a
+    folder (torch.load checks neither: a flipped bit would load as a changed weight, or as uninitialised memory)."""
+    if not zipfile.is_zipfile(path):
+        raise SeqgenError(f"{path}: not a seqgen checkpoint (not a PyTorch zip archive)")
+    with zipfile.ZipFile(path) as archive:
+        folders = [info.filename for info in archive.infolist() if info.is_dir() or info.external_attr & 0x10]
+        if folders:
+            raise SeqgenError(f"{path}: damaged checkpoint (member {_short(folders[0])} is marked as a folder)")
+        bad = archive.testzip()
+    if bad is not None:
+        raise SeqgenError(f"{path}: damaged checkpoint (member {_short(bad)} does not match its CRC-32 checksum)")
+
+
+def _tensor_digest(ckpt: dict) -> str:
+    """SHA-256 of the dtype, shape and bytes of every tensor in `ckpt` (nested dicts, lists and tuples, in order)."""
+    digest = hashlib.sha256()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                digest.update(repr(key).encode())
+                visit(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    visit({k: v for k, v in ckpt.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _check_digest(path: Path, ckpt: Any) -> None:
+    """Compare the stored tensor digest (if any) with the loaded tensors, and drop it from `ckpt`."""
+    if not isinstance(ckpt, dict) or DIGEST_KEY not in ckpt:
+        return
+    if ckpt.pop(DIGEST_KEY) != _tensor_digest(ckpt):
+        raise SeqgenError(f"{path}: damaged checkpoint (its tensors do not match their stored SHA-256 digest)")
+
+
+def _version(ckpt: dict) -> int | None:
+    """The checkpoint's format_version if it is an integer, else None."""
+    version = ckpt.get("format_version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
 def _validate(path: Path, ckpt: Any) -> None:
     """Check the schema every reader relies on, and that every weight is finite."""
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise SeqgenError(f"{path}: not a seqgen checkpoint (no format_version)")
-    if ckpt["format_version"] != FORMAT_VERSION:
+    if _version(ckpt) != FORMAT_VERSION:
         raise SeqgenError(
-            f"{path}: checkpoint format_version {ckpt['format_version']!r} is not supported "
+            f"{path}: checkpoint format_version {_short(ckpt['format_version'])} is not supported "
             f"(this seqgen reads 1 to {FORMAT_VERSION})"
         )
     missing = [key for key in REQUIRED_KEYS if key not in ckpt]
     if missing:
         raise SeqgenError(f"{path}: checkpoint lacks {', '.join(missing)}")
     if not isinstance(ckpt["task"], str) or not ckpt["task"]:
-        raise SeqgenError(f"{path}: checkpoint task {ckpt['task']!r} is not a task name")
+        raise SeqgenError(f"{path}: checkpoint task {_short(ckpt['task'])} is not a task name")
     for key in ("model_config", "state_dict", "data"):
         if not isinstance(ckpt[key], dict):
             raise SeqgenError(f"{path}: checkpoint {key} must be a dict")
@@ -137,7 +208,13 @@ def _validate(path: Path, ckpt: Any) -> None:
             raise SeqgenError(f"{path}: checkpoint weight {name} is not finite (NaN or infinity)")
     best = ckpt.get("best_valid")
     if best is not None and not isinstance(best, (int, float)) or (isinstance(best, float) and math.isnan(best)):
-        raise SeqgenError(f"{path}: checkpoint best_valid {best!r} is not a number")
+        raise SeqgenError(f"{path}: checkpoint best_valid {_short(best)} is not a number")
+
+
+def _short(value: Any) -> str:
+    """repr(value) on one line and at most 60 characters, for messages about a damaged entry."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_weights(model: torch.nn.Module, state_dict: dict[str, Any]) -> None:

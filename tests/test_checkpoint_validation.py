@@ -24,7 +24,9 @@ def text_ckpt(tmp_path_factory) -> dict:
     code = cli("train", "--text", folder / "t.txt", "--cell", "gru", "--no-leaky", "--hidden", "6", "--embedding", "4",
                "--epochs", "1", "--batch-size", "4", "--chunk-len", "20", "--out", folder / "run", "--device", "cpu")
     assert code == 0
-    return torch.load(folder / "run" / "best.pt", weights_only=True)
+    ckpt = torch.load(folder / "run" / "best.pt", weights_only=True)
+    del ckpt["tensor_sha256"]  # the variants test the schema checks, which a digest would pre-empt for tensors
+    return ckpt
 
 
 def _set(path: str, value) -> Callable[[dict], None]:
