@@ -94,4 +94,5 @@ def test_train_lr_range_searches_from_the_cli_and_best_pt_scores(cli, tmp_path):
     assert scored.code == 0, scored.output
     best = max(r["best_valid"] for r in rows)
     assert json.loads(scored.stdout)["log_likelihood_per_frame"] == pytest.approx(best, abs=1e-4)
-    assert "--lr-range" in cli("train", *args, "--lr-range", "fast").one_line_error()
+    fresh = [*args[:-1], tmp_path / "fresh"]
+    assert "--lr-range" in cli("train", *fresh, "--lr-range", "fast").one_line_error()

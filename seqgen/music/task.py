@@ -17,12 +17,17 @@ def _pretrain_epochs(given: int | None, kind: str) -> int:
     return given if given is not None else (60 if kind == "rnn-rbm" else 0)
 
 
-def _search(dataset, configs, options: dict[str, Any]) -> tuple[str, bool]:
-    """`train --lr-range LOW:HIGH --trials K --seeds S`: one population, successive halving (seqgen.core)."""
+def _search_config(options: dict[str, Any]):
+    """The `--lr-range LOW:HIGH --trials K --seeds S` search, checked before any data is read."""
     from seqgen.core.population_search import SearchConfig, parse_lr_range
+
+    return SearchConfig(*parse_lr_range(options["lr_range"]), trials=options["trials"], seeds=options["seeds"])
+
+
+def _search(dataset, configs, search, options: dict[str, Any]) -> tuple[str, bool]:
+    """`train --lr-range LOW:HIGH --trials K --seeds S`: one population, successive halving (seqgen.core)."""
     from seqgen.music.train_music import search_music
 
-    search = SearchConfig(*parse_lr_range(options["lr_range"]), trials=options["trials"], seeds=options["seeds"])
     members = search_music(
         dataset, configs, options["out"], search, resume=options["resume"], transpose=options["transpose"],
         pretrain_epochs=_pretrain_epochs(options["pretrain_epochs"], configs.model.kind),
@@ -104,10 +109,11 @@ class MusicSpec:
         from seqgen.music.datasets import load_dataset
         from seqgen.music.train_music import train_music
 
+        search = _search_config(options) if options.get("lr_range") else None
         dataset = load_dataset(options["data"], midi=midi_input(options))
         configs = build_configs(options, n_inputs=dataset.n_pitches)
-        if options.get("lr_range"):
-            return _search(dataset, configs, options)
+        if search is not None:
+            return _search(dataset, configs, search, options)
         result = train_music(
             dataset, configs, options["out"], resume=options["resume"],
             override=options["override"], valid_ais_runs=options["valid_ais_runs"],
