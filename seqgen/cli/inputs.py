@@ -52,7 +52,11 @@ def check_data(data: str | None) -> None:
 
 def check_inputs(options: dict, files: dict[str, str]) -> None:
     """Check each given option in `files` (option name → what it holds, e.g. "model": "checkpoint file"),
-    in that order, then `--data` if the command has it."""
+    in that order, then `--data` if the command has it. A shipped model's name as --model becomes its file."""
+    if "model" in files and options.get("model") is not None:
+        from seqgen.music.shipped import resolve_model
+
+        options["model"] = resolve_model(options["model"])
     for name, what in files.items():
         if options.get(name) is not None:
             check_input(options[name], what)

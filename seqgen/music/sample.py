@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,25 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import seqgen
 from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_paths, numbered_paths
 from seqgen.music.midi_out import kept_tempo_bpm, merged_midi_bytes, read_kept
 from seqgen.music.pianoroll import MidiReadOptions, RollFormat, midi_bytes, midi_to_roll
 from seqgen.music.render import midi_file_to_wav, write_roll_png
+from seqgen.music.shipped import shipped_model  # noqa: F401 - where callers have always found it
 from seqgen.music.stats import roll_statistics
 from seqgen.runtime import log, make_generator
-
-DEFAULT_MODEL = "bach-rnn-nade.pt"
-
-
-def shipped_model(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a model shipped inside the package (seqgen/models/, carried by the wheel) or in $SEQGEN_MODELS_DIR."""
-    folder = Path(os.environ.get("SEQGEN_MODELS_DIR") or Path(seqgen.__file__).resolve().parent / "models")
-    path = folder / name
-    if not path.is_file():
-        raise SeqgenError(f"{path}: no shipped model there (pass --model M.pt or set $SEQGEN_MODELS_DIR)")
-    return path
 
 
 @torch.inference_mode()
