@@ -9,7 +9,7 @@ import sys
 import typer
 
 import seqgen
-from seqgen.cli import data, harmonize, models, reproduce, sample, score, train
+from seqgen.cli import data, harmonize, models, reproduce, sample, score, studio, train
 from seqgen.errors import SeqgenError
 from seqgen.lab.cli import app as lab_app
 
@@ -28,6 +28,7 @@ app.command("sample")(sample.sample)
 app.command("score")(score.score)
 app.command("harmonize")(harmonize.harmonize)
 app.command("models")(models.models)
+app.command("studio")(studio.studio)
 app.command("reproduce")(reproduce.reproduce)
 app.add_typer(data.app, name="data")
 app.add_typer(lab_app, name="lab")
