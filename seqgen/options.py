@@ -166,11 +166,13 @@ TRAIN_OPTS = [
     SEED,
     DEVICE,
     THREADS,
-    _o("nproc", int, 1, "Data-parallel processes on this machine: relaunches the command under torchrun (one GPU "
+    _o("nproc", int, 1, "Data-parallel processes on this machine: runs the command as that many ranks (one GPU "
        "each with --device cuda); --batch-size stays the global batch.", panel=T, min=1),
     OUT_RUN,
     _flag("resume", "Continue the run in OUT from last.pt with its own settings.", panel=T),
     _flag("override", "With --resume, accept training settings that differ from the checkpoint's.", panel=T),
+    _flag("force", "Replace the run already in OUT (its best.pt, last.pt and metrics.jsonl are deleted first); "
+          "without --force or --resume an existing run is refused.", panel=T),
 ]
 DATA_OPTS = [
     _o("data", str | None, None, f"Training data: {MUSIC_DATA}; or ptb / ptb-char (text). "

@@ -1,30 +1,22 @@
-"""`seqgen train` chooses the product from the data and rejects what does not apply; --nproc relaunches
-under torchrun."""
+"""`seqgen train` chooses the product from the data and rejects what does not apply; --nproc runs the command
+as ranks under seqgen's launcher."""
 
 import sys
 
 import pytest
 
-import seqgen.cli.train as train_cli
 
+def test_nproc_launches_the_same_command_as_ranks_without_nproc(cli, monkeypatch, tmp_path):
+    import seqgen.core.launch
 
-def test_nproc_relaunches_the_same_command_under_torchrun_without_nproc(cli, monkeypatch, tmp_path):
     calls = []
-
-    def fake_exec(path, argv):
-        calls.append(argv)
-        raise SystemExit(0)
-
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.setattr(train_cli.os, "execv", fake_exec)
+    monkeypatch.setattr(seqgen.core.launch, "launch", lambda nproc, args: calls.append((nproc, args)) or 0)
     (tmp_path / "t.txt").write_text("the inputs are checked before the relaunch\n")
     args = ["train", "--text", tmp_path / "t.txt", "--nproc", "3", "--epochs", "2", "--out", tmp_path / "run"]
     monkeypatch.setattr(sys, "argv", ["seqgen", *map(str, args)])
     assert cli(*args).code == 0
-    (argv,) = calls
-    assert argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3", "-m"]
-    assert argv[6:] == ["seqgen", "train", "--text", str(tmp_path / "t.txt"), "--epochs", "2", "--out",
-                        str(tmp_path / "run")]
+    assert calls == [(3, ["train", "--text", str(tmp_path / "t.txt"), "--epochs", "2", "--out", str(tmp_path / "run")])]
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,18 @@
 """Task-agnostic training loop shared by music and text: epochs of shuffled batches with truncated BPTT,
 gradient clipping, L1 activation penalty, NaN/Inf guard, validation, early stopping, checkpoints, resume.
 
-Files in `out_dir`: `last.pt` (after every epoch and on Ctrl-C), `best.pt` (best validation score),
+Files in `out_dir`: `last.pt` (after every epoch and on SIGINT/SIGTERM), `best.pt` (best validation score),
 `metrics.jsonl` (one JSON object per completed epoch); seqgen.core.run_files writes and restores them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +29,21 @@ from seqgen.core.optim import (
     make_optimizer,
     set_learning_rate,
 )
-from seqgen.core.run_files import RunProgress, remove_stale_temps, restore, rng_state, save_epoch
+from seqgen.core.run_files import (
+    EpochProgress,
+    RunProgress,
+    pack_state,
+    progress_entry,
+    progress_of,
+    remove_stale_temps,
+    restore,
+    rng_state,
+    save_epoch,
+    set_rng_state,
+    unpack_state,
+)
+from seqgen.core.run_lock import run_lock
+from seqgen.core.signals import Stopped, stop_requests
 from seqgen.errors import SeqgenError
 from seqgen.fileio import json_safe
 from seqgen.runtime import choose_device, log, progress, seed_everything
@@ -103,7 +119,7 @@ class FitResult:
     best_valid: float
     best_epoch: int
     stopped_early: bool
-    interrupted: bool
+    interrupted: int  # 0, or the signal that stopped the run (SIGINT 2, SIGTERM 15)
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -120,15 +136,18 @@ def fit(
     """Train `model` (with a dataclass `model.config`) on `task`; with `resume`, continue from out_dir/last.pt.
 
     `train_config.epochs` counts all epochs, the resumed ones included. Resuming with training settings
-    other than the checkpoint's is refused unless `override`. A run interrupted mid-epoch (Ctrl-C) saves
-    last.pt with the current weights and the count of completed epochs; resuming re-runs that epoch from
-    those weights. Weights are never saved unless finite.
+    other than the checkpoint's is refused unless `override`. SIGINT (Ctrl-C) or SIGTERM stops the run at the
+    next step (in one process also during validation) and saves last.pt with the epoch's progress; resuming
+    continues that epoch where it stopped, as if never stopped; `FitResult.interrupted` is the signal's number.
+    Weights are never saved unless finite. The run folder is locked for the duration (seqgen.core.run_lock).
 
     Under torchrun (WORLD_SIZE > 1) the run is data-parallel with the same global batch; see
     seqgen.core.distributed.
     """
-    with process_group(choose_device(train_config.device)) as group:
-        return _fit(task, model, optim_config, train_config, Path(out_dir), resume, override, group)
+    with process_group(choose_device(train_config.device)) as group, stop_requests() as stop:
+        group.stop = stop
+        with run_lock(out_dir) if group.is_main else contextlib.nullcontext():
+            return _fit(task, model, optim_config, train_config, Path(out_dir), resume, override, group)
 
 
 def _fit(task, model, optim_config, train_config, out_dir, resume, override, group: Group) -> FitResult:
@@ -141,12 +160,13 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
     optimizer = make_optimizer(model.parameters(), optim_config)
     if group.is_main:
         remove_stale_temps(out_dir)
-    run, metrics = RunProgress(), []
+    run, metrics, epoch = RunProgress(), [], None
     if resume:
         task_name = task.checkpoint_info()["task"]
-        run, metrics = restore(
+        run, metrics, ckpt = restore(
             out_dir, task_name, model, optimizer, optim_config, train_config, override, write=group.is_main
         )
+        epoch = progress_of(ckpt, out_dir / "last.pt", group.rank, group.world_size)
     group.check_same("data and model", (task.checkpoint_info(), asdict(model.config)))
     group.broadcast_module(model)
     group.seed_rank(train_config.seed, run.step)
@@ -154,9 +174,9 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
     generator = torch.Generator()
     unit = getattr(task, "unit", "items")
     stopped_early = 0 < train_config.patience <= run.bad_epochs
-    interrupted = False
+    interrupted = 0
 
-    def checkpoint() -> dict[str, Any]:
+    def checkpoint(in_progress: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             **task.checkpoint_info(),
             "format_version": FORMAT_VERSION,
@@ -173,27 +193,33 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
             "optim_config": asdict(optim_config),
             "rng": rng_state(),
             "metrics": [json_safe(record) for record in metrics],
+            "epoch_progress": in_progress,
         }
 
     with progress() as bar:
         epoch_bar = bar.add_task("epochs", total=train_config.epochs, completed=run.epoch, status="")
         try:
             while run.epoch < train_config.epochs and not stopped_early:
-                started = time.perf_counter()
                 lr = learning_rate_at(run.epoch, optim_config)
                 set_learning_rate(optimizer, lr)
                 generator.manual_seed(train_config.seed * 100_003 + run.epoch)
+                epoch = epoch or EpochProgress()
                 clipper.reset()
-                train = _train_epoch(
-                    task, model, optimizer, clipper, train_config, run, generator, group, bar
-                )
-                train_seconds = time.perf_counter() - started
+                for name, value in epoch.clipper.items():
+                    setattr(clipper, name, value)
+                started = time.perf_counter() - epoch.seconds
+                train = _train_epoch(task, model, optimizer, clipper, train_config, run, generator, group, bar, epoch)
                 model.eval()
-                with torch.no_grad():
-                    valid = task.evaluate(model, "valid") if group.is_main else None
+                group.stop.immediate = not group.active  # one process: a signal stops validation at once
+                try:
+                    with torch.no_grad():
+                        valid = task.evaluate(model, "valid") if group.is_main else None
+                finally:
+                    group.stop.immediate = False
                 valid = group.broadcast(valid)  # rank 0's score, so that all ranks stop early together
                 model.train()
                 run.epoch += 1
+                epoch = None
                 score = valid.get("score", math.nan)
                 improved = math.isfinite(score) and score > run.best_valid
                 if improved:
@@ -212,7 +238,7 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
                     "grad_norm_max": clipper.norm_max,
                     "clip_rate": clipper.clip_rate,
                     "skipped_steps": train["skipped"],
-                    f"{unit}_per_second": train["count"] / max(train_seconds, 1e-9),
+                    f"{unit}_per_second": train["count"] / max(train["seconds"], 1e-9),
                     "seconds": time.perf_counter() - started,
                 }
                 metrics.append(record)
@@ -220,11 +246,14 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
                     save_epoch(out_dir, checkpoint(), improved, metrics)
                 _log_epoch(record, train_config.epochs, task)
                 bar.update(epoch_bar, completed=run.epoch, status=_valid_figure(task, valid))
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as stop:  # Stopped at a safe point, or a KeyboardInterrupt raised in a task
+            stop = stop if isinstance(stop, Stopped) else Stopped(signal.SIGINT)
+            interrupted = stop.signum
+            in_progress = None if epoch is None else progress_entry(group.gather(_portable(epoch)))
             if group.is_main:
-                save_checkpoint(out_dir / "last.pt", checkpoint())
-                log.warning("interrupted: saved %s (resume with --resume)", out_dir / "last.pt")
+                save_checkpoint(out_dir / "last.pt", checkpoint(in_progress))
+                where = f"in epoch {run.epoch + 1}" if in_progress else f"after epoch {run.epoch}"
+                log.warning("interrupted by %s %s: saved %s (resume with --resume)", stop, where, out_dir / "last.pt")
     if stopped_early:
         log.info("early stop: no better validation score for %d epochs", train_config.patience)
     return FitResult(run.epoch, run.step, run.best_valid, run.best_epoch, stopped_early, interrupted, metrics)
@@ -240,50 +269,69 @@ def _train_epoch(
     generator: torch.Generator,
     group: Group,
     bar,
+    epoch: EpochProgress,
 ) -> dict[str, float]:
-    """One pass over the task's batches (this rank's rows of each); returns mean train loss, counted items
-    and skipped steps, summed over ranks."""
+    """One pass over the task's batches (this rank's rows of each), from batch `epoch.batches` on (a resumed
+    epoch), keeping `epoch` up to date at every safe point; returns mean train loss, counted items, skipped
+    steps and training seconds, summed over ranks."""
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     batches = task.batches(run.epoch, generator)
-    batch_bar = bar.add_task(f"epoch {run.epoch + 1}", total=_length(batches), status="")
+    batch_bar = bar.add_task(f"epoch {run.epoch + 1}", total=_length(batches), completed=epoch.batches, status="")
     unit = getattr(task, "unit", "items")
-    loss_sum, count, skipped, steps, state = 0.0, 0, 0, 0, None
-    started = time.perf_counter()
-    for batch, carry in batches:
-        out = task.step_loss(model, _to_device(group.shard(batch), group.device), state if carry else None)
+    resume_at, resume_rng, n = epoch.batches, epoch.rng, 0
+    epoch.state = unpack_state(epoch.state, group.device) if resume_rng is not None else epoch.state
+    started = time.perf_counter() - epoch.seconds
+
+    def safe_point(index: int) -> None:
+        """Between two steps: record where the epoch is; in one process, stop here if a signal came."""
+        if index == resume_at and resume_rng is not None:
+            set_rng_state(resume_rng)
+        epoch.batches, epoch.rng, epoch.seconds = index, rng_state(), time.perf_counter() - started
+        if not group.active:  # under torchrun every rank stops at the same step (average_gradients)
+            group.stop.check()
+
+    for n, (batch, carry) in enumerate(batches, 1):
+        if n <= resume_at:
+            continue  # done before the run was stopped
+        safe_point(n - 1)
+        shard, state = group.shard(batch), epoch.state if carry else None
+        if group.has_rows(shard):
+            out = task.step_loss(model, _to_device(shard, group.device), state)
+        else:  # this rank's block of a small last batch is empty: it adds nothing to the averaged gradient
+            out = StepLoss(torch.zeros((), device=group.device), 0)
         loss = out.loss
         if config.l1 > 0 and out.activations is not None:
             loss = loss + l1_activation_penalty(out.activations, config.l1)
         optimizer.zero_grad(set_to_none=True)
-        steps += 1
         finite = bool(torch.isfinite(loss))
-        if finite:
+        if finite and loss.requires_grad:
             loss.backward()
         if group.active:
             finite = group.average_gradients(params, out.count, finite)
         norm = clipper(params)[0] if finite else math.nan
         if not math.isfinite(norm):
-            skipped += 1
-            state = None
+            epoch.skipped += 1
+            epoch.state = None
             log.warning("step %d: non-finite loss or gradient norm, step skipped", run.step + 1)
             optimizer.zero_grad(set_to_none=True)
             bar.advance(batch_bar)
             continue
         optimizer.step()
         run.step += 1
-        state = None if out.state is None else out.state.detach()
-        loss_sum += float(out.loss.detach()) * out.count
-        count += out.count
-        rate = count / max(time.perf_counter() - started, 1e-9)
-        bar.update(
-            batch_bar, advance=1, status=f"loss {loss_sum / max(count, 1):.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s"
-        )
+        epoch.state = None if out.state is None else out.state.detach()
+        epoch.loss_sum += float(out.loss.detach()) * out.count
+        epoch.count += out.count
+        epoch.clipper = {k: getattr(clipper, k) for k in ("steps", "clipped", "norm_sum", "norm_max")}
+        rate = epoch.count / max(time.perf_counter() - started, 1e-9)
+        status = f"loss {epoch.loss_sum / max(epoch.count, 1):.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s"
+        bar.update(batch_bar, advance=1, status=status)
+    safe_point(max(n, resume_at))
     bar.remove_task(batch_bar)
-    loss_sum, count = group.sum(loss_sum, count)
-    if steps == 0:
+    loss_sum, count = group.sum(epoch.loss_sum, epoch.count)
+    if epoch.batches == 0:
         raise SeqgenError(f"epoch {run.epoch + 1}: the task produced no training batches")
-    if skipped == steps:
+    if epoch.skipped == epoch.batches:
         raise SeqgenError(
             f"epoch {run.epoch + 1}: every step had a non-finite loss or gradient (training diverged; "
             "lower the learning rate or clip gradients)"
@@ -292,7 +340,12 @@ def _train_epoch(
         raise SeqgenError(
             f"epoch {run.epoch + 1}: weights became non-finite (training diverged; lower the learning rate)"
         )
-    return {"loss": loss_sum / max(count, 1), "count": int(count), "skipped": skipped}
+    return {"loss": loss_sum / max(count, 1), "count": int(count), "skipped": epoch.skipped, "seconds": epoch.seconds}
+
+
+def _portable(epoch: EpochProgress) -> EpochProgress:
+    """`epoch` with its carried state packed (on the CPU), to gather across ranks and save."""
+    return replace(epoch, state=pack_state(epoch.state))
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
