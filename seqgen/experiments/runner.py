@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from seqgen.core.signals import die_with_parent
 from seqgen.experiments.grid import Cell, Grid, Row, output_row, task_of
 from seqgen.runtime import log
 
@@ -88,7 +90,8 @@ def run_grid(
     done: list[Cell] = []
     rows = {d: {r.key: r for r in grid.rows(task_of(d))} for d in grid.datasets}
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    orphan_free = {"initializer": die_with_parent, "initargs": (signal.SIGKILL,)}  # workers die with this process
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **orphan_free) as pool:
         running: dict[Future, Cell] = {}
 
         def submit(cell: Cell, row: Row, selected_from: str | None = None) -> None:
