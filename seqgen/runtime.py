@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # imported where used, so that `seqgen --help` stays fast
     import torch
     from rich.progress import Progress
 
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)  # user text (file names, addresses like :abc:) is never an emoji code
 log = logging.getLogger("seqgen")
 
 

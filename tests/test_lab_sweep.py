@@ -152,3 +152,67 @@ def test_cli_imports_neither_torch_nor_dask():
     code = "import sys, seqgen.lab.cli; print(sorted(m for m in ('torch', 'dask', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_embedded_cluster_is_loopback_tls_without_dashboard():
+    """Every socket of the embedded cluster listens on 127.0.0.1, no dashboard is served, and a second client
+    (no credentials, or another temporary certificate) is refused: only this sweep can run code on its workers."""
+    from urllib.request import urlopen
+
+    import psutil
+    from dask.distributed import Client
+    from distributed.security import Security
+
+    from seqgen.lab.sweep import embedded_cluster
+
+    with embedded_cluster(1) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        with Client(cluster) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+        me = psutil.Process()
+        listening = [c for p in [me, *me.children(recursive=True)] for c in p.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN]  # fmt: skip
+        assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}
+        http_port = cluster.scheduler.http_server.port
+        with pytest.raises(OSError):  # no dashboard page, only the bare health routes
+            urlopen(f"http://127.0.0.1:{http_port}/status", timeout=5)
+        for security in ({}, {"security": Security.temporary()}):
+            with pytest.raises((OSError, TypeError)):
+                Client(address, timeout=5, **security)
+
+
+@pytest.mark.parametrize("kind", ["silent", "malformed", "scheme", "refused"])
+def test_bad_scheduler_is_one_line_fast(design_file, tmp_path, kind):
+    """A --scheduler that accepts and never answers, a malformed address or a refused port: one line, < 30 s."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never reads them
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    address = {"silent": f"tcp://127.0.0.1:{silent.getsockname()[1]}", "malformed": "127.0.0.1:abc",
+               "scheme": "http://127.0.0.1:8786", "refused": f"tcp://127.0.0.1:{port}"}[kind]  # fmt: skip
+    started = time.time()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "seqgen", "lab", "sweep", str(design_file), "--out", str(tmp_path / "o"),
+             "--scheduler", address], capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        silent.close()
+    assert time.time() - started < 30
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --scheduler " + address), done.stderr
+
+
+def test_workers_have_an_upper_bound(design_file, tmp_path):
+    from seqgen.lab.sweep import max_workers
+
+    plan = plan_sweep(load_design(design_file), tmp_path / "o")
+    with pytest.raises(SeqgenError, match=f"at most {max_workers()}"):
+        list(run_sweep(plan, tmp_path / "o", workers=max_workers() + 1))

@@ -112,3 +112,10 @@ def test_score_without_model_uses_the_shipped_model(cli, tmp_path, monkeypatch) 
     result, expected = json.loads(plain.stdout), json.loads(named.stdout)
     assert result.pop("seconds") > 0 and expected.pop("seconds") > 0
     assert result == expected and result["frames"] == 16 and result["log_likelihood_per_frame"] < 0
+
+
+def test_error_line_prints_names_literally(cli, tmp_path) -> None:
+    """A file name with rich markup or an emoji code (:abc:, [red]) is printed as it is, not rendered."""
+    path = tmp_path / ":thumbs_up: [red]x[/red].mid"
+    line = cli("score", path).one_line_error()
+    assert f"{path}: no such" in line, line

@@ -25,7 +25,7 @@ def _load(options: dict):
 
 def _show_info(summary: dict) -> None:
     """Print a dataset summary (from `describe_dataset`) as a rich table on stdout."""
-    out = Console()
+    out = Console(emoji=False)
     out.print(f"[bold]{summary['name']}[/bold]  {summary['source']}", highlight=False)
     out.print(
         f"one frame = {summary['frame']}; pitches MIDI {summary['low_pitch']}.."
@@ -79,7 +79,7 @@ def list_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     table = Table("name", "dataset", "one frame", "file")
     for row in rows:
         table.add_row(*row.values())
-    Console().print(table)
+    Console(emoji=False).print(table)
 
 
 @app.command("info")

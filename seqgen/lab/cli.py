@@ -21,11 +21,14 @@ DesignArg = Annotated[Path, typer.Argument(help="Design file (TOML): defaults an
 OutOption = Annotated[Path, typer.Option("--out", help="Results folder (runs/*.json); rerun to resume.")]
 SchedulerOption = Annotated[
     str | None,
-    typer.Option(help="Address of a running Dask scheduler (tcp://host:port); default: an embedded local cluster."),
+    typer.Option(help="Address of a running Dask scheduler (tcp://host:port or tls://, with TLS from the Dask "
+                 "config). It is trusted completely: its workers' results are unpickled here. Default: an embedded "
+                 "cluster on 127.0.0.1, TLS with a certificate made for this sweep, no dashboard."),
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(min=0, help="Local worker processes (default: all cores); 0 trains in this process without Dask."),
+    typer.Option(min=0, help="Local worker processes (default: all cores, at most 4 per core); 0 trains in this "
+                 "process without Dask."),
 ]
 SeedOption = Annotated[int | None, typer.Option(help="Base seed (replicate r gets seed + r); overrides the design's.")]
 DryRunOption = Annotated[bool, typer.Option(help="Print the plan (cells, runs, populations) and stop.")]
@@ -43,11 +46,13 @@ def sweep(
     """Expand DESIGN into cells, pack them into populations and train them; finished runs are skipped."""
     from seqgen.fileio import write_text_atomic
     from seqgen.lab.design import load_design, read_design_text
-    from seqgen.lab.sweep import describe_cluster, plan_sweep, run_sweep
+    from seqgen.lab.sweep import check_scheduler, describe_cluster, plan_sweep, run_sweep
     from seqgen.runtime import console, progress
 
     plan_design = load_design(design, seed)
     plan = plan_sweep(plan_design, out)
+    if scheduler and not dry_run:
+        check_scheduler(scheduler)  # one line before any output when it is malformed, refused or silent
     console.print(
         f"{plan_design.name}: {plan_design.n_cells} cells, {plan.total} runs; {plan.done} finished, "
         f"{plan.pending} to train in {len(plan.populations)} populations on {describe_cluster(scheduler, workers)}",

@@ -1,9 +1,12 @@
 """Run a design on Dask.distributed: one task per population, results written atomically per population
 into OUT/runs/<population_id>.json by the client (workers need no shared disk), finished runs skipped.
 
-By default an embedded `LocalCluster` (one single-threaded worker process per core) starts and stops with
-the sweep; with `scheduler="tcp://host:port"` the populations go to an existing cluster started with
-`dask scheduler` and `dask worker` on any number of machines (each with seqgen installed).
+By default an embedded `LocalCluster` (one single-threaded worker process per core, at most MAX_WORKERS_PER_CORE
+per core) starts and stops with the sweep: it listens on 127.0.0.1 only, over TLS with a self-signed certificate
+made for this sweep (so no other client can reach its workers), with no dashboard. With
+`scheduler="tcp://host:port"` the populations go to an existing cluster started with `dask scheduler` and
+`dask worker` on any number of machines (each with seqgen installed); that cluster is trusted completely (its
+workers' results are unpickled here), and its security comes from the Dask configuration (distributed.comm.tls).
 `workers=0` trains in this process without Dask (debugging, tests).
 """
 
@@ -21,6 +24,8 @@ from seqgen.fileio import write_text_atomic
 from seqgen.lab.design import Design, Population, pack
 
 log = logging.getLogger("seqgen")
+MAX_WORKERS_PER_CORE = 4
+CONNECT_SECONDS = 10  # a --scheduler that does not answer its identity call within this is refused
 
 
 @dataclass
@@ -91,6 +96,8 @@ def run_sweep(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if not plan.populations:
         return
+    if workers is not None and workers > max_workers():
+        raise SeqgenError(f"--workers {workers}: at most {max_workers()} ({MAX_WORKERS_PER_CORE} per core)")
     if workers == 0 and scheduler is None:
         for population in plan.populations:
             records = train_job(population.spec, population.members)
@@ -100,21 +107,61 @@ def run_sweep(
     yield from _run_dask(plan, out, scheduler, workers)
 
 
+def max_workers() -> int:
+    """The most local worker processes a sweep starts."""
+    return MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def embedded_cluster(workers: int | None):
+    """A LocalCluster for this sweep only: loopback, TLS with a temporary certificate, no dashboard."""
+    from dask.distributed import LocalCluster
+    from distributed.security import Security
+
+    return LocalCluster(
+        n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        security=Security.temporary(), dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+        silence_logs=logging.WARNING,
+    )  # fmt: skip
+
+
+def check_scheduler(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """Ask the scheduler at `address` who it is, within `seconds`; one SeqgenError if it is malformed,
+    refused, silent or not a Dask scheduler (Dask's own Client would wait for ever on a silent socket)."""
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def identity() -> dict:
+        comm = await connect(address, timeout=seconds, **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        reply = asyncio.run(asyncio.wait_for(identity(), seconds))
+    except asyncio.TimeoutError:
+        raise SeqgenError(f"--scheduler {address}: refused or no answer within {seconds:g} s") from None
+    except Exception as exc:  # noqa: BLE001 - Dask raises ValueError, TypeError, OSError, CommClosedError
+        raise SeqgenError(f"--scheduler {address}: cannot connect ({type(exc).__name__}: {exc})") from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise SeqgenError(f"--scheduler {address}: not a Dask scheduler (it answered {str(reply)[:80]!r})")
+
+
 def _run_dask(plan: SweepPlan, out: Path, scheduler: str | None, workers: int | None):
     """Submit one Dask task per population (largest first) and save results as they complete."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     cluster = None
     try:
         if scheduler is None:
-            n = workers or os.cpu_count() or 1
-            cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                silence_logs=logging.WARNING,
-            )  # fmt: skip
+            cluster = embedded_cluster(workers)
             client = Client(cluster)
         else:
-            client = Client(scheduler, timeout=30)
+            check_scheduler(scheduler)
+            client = Client(scheduler, timeout=CONNECT_SECONDS)
     except OSError as exc:
         raise SeqgenError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from exc
     try:
