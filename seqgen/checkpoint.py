@@ -40,6 +40,7 @@ class TrainingState(TypedDict, total=False):
     optim_config: dict  # asdict(OptimConfig)
     rng: dict  # global torch RNG states ("torch", and "cuda" when present)
     metrics: list  # one record per completed epoch; metrics.jsonl is rewritten from it on resume
+    epoch_progress: dict | None  # a run stopped mid-epoch: where it stopped (core.run_files.progress_entry); else None
 
 
 class CheckpointSchema(TrainingState):
