@@ -1,13 +1,17 @@
 """Data-parallel training under torchrun (2 processes, gloo on CPU) tracks the single-process run with the same
-global batch and seed; rank 0 alone writes; Ctrl-C reaching one rank stops all ranks, and the run resumes."""
+global batch and seed; rank 0 alone writes; Ctrl-C reaching one rank stops all ranks, and the run resumes exactly.
+`seqgen train --nproc 2` (seqgen's launcher): Ctrl-C exits 130 in one line, a killed rank is named in one line,
+and killing the launcher leaves no rank running."""
 
 from __future__ import annotations
 
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +125,80 @@ def test_shard_splits_rows_in_blocks():
     rows = torch.arange(5)
     parts = [Group(r, 2, torch.device("cpu")).shard({"x": [rows]})["x"][0].tolist() for r in range(2)]
     assert parts == [[0, 1, 2], [3, 4]]
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def launched(data, tmp_path):
+    """`seqgen train --nproc 2` on the text data for many epochs, in its own session, once its first epoch is
+    done: (launcher process, its two ranks, OUT)."""
+    out = tmp_path / "run"
+    args = [*text_args(data, out), "--epochs", "500", "--nproc", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    launcher = subprocess.Popen([sys.executable, "-m", "seqgen", *args], env=env, start_new_session=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").exists():
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        time.sleep(0.1)
+    ranks = children(launcher.pid)
+    assert len(ranks) == 2
+    yield launcher, ranks, out
+    for pid in [launcher.pid, *ranks]:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    launcher.communicate()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_ctrl_c_stops_every_rank_with_exit_130_and_one_line(launched):
+    launcher, ranks, out = launched
+    os.killpg(launcher.pid, signal.SIGINT)  # what the terminal does: the launcher and both ranks get it
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 130, err
+    assert "Traceback" not in err and "error" not in err.lower(), err
+    (line,) = [line for line in err.splitlines() if "interrupted" in line]
+    assert "interrupted by SIGINT" in line and str(out / "last.pt") in line
+    assert len(load_checkpoint(out / "last.pt")["epoch_progress"]["ranks"]) == 2
+    assert not any(alive(pid) for pid in ranks)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_killed_rank_is_named_in_one_line_and_the_others_stop(launched):
+    launcher, ranks, _ = launched
+    os.kill(ranks[1], signal.SIGKILL)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 1
+    assert "Traceback" not in err, err
+    (line,) = [line for line in err.splitlines() if "error" in line.lower()]
+    assert line.startswith(f"error: rank 1 of 2 (pid {ranks[1]}) was killed by SIGKILL"), line
+    assert not alive(ranks[0])
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_killing_the_launcher_leaves_no_rank_after_10_s(launched):
+    launcher, ranks, _ = launched
+    os.kill(launcher.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in ranks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in ranks)

@@ -1,6 +1,7 @@
 """Training history survives any interrupt: SIGKILL or SIGINT while checkpoints are written, or at random
 moments, then `--resume`; metrics.jsonl, last.pt and best.pt agree, and equal an uninterrupted run's when
-the interrupt fell at an epoch boundary. Interrupted runs exit 130; changed settings need --override.
+the interrupt fell at an epoch boundary or (SIGINT, SIGTERM) mid-epoch. Interrupted runs exit 130 (SIGINT) or 143
+(SIGTERM); changed settings need --override; pool workers die with their parent.
 
 Runs happen in forked children of the test process (torch is already imported there, so each costs
 about a second); hooks on os.replace / Path.write_bytes deliver the signal at an exact point of a write.
@@ -171,28 +172,127 @@ def test_kill_at_random_moments_then_resume_is_consistent(text, baseline, tmp_pa
     assert_consistent(out)
 
 
-def test_sigint_mid_epoch_exits_130_and_saves_last(text, tmp_path, capfd):
-    out = tmp_path / "run"
+def assert_same_as_baseline(out: Path, baseline: Path) -> None:
+    """metrics.jsonl equals the uninterrupted run's epoch by epoch (steps, rates, flags, losses, scores)."""
+    for mine, base in zip(records(out), records(baseline), strict=True):
+        for key in ("epoch", "step", "lr", "best", "skipped_steps"):
+            assert mine[key] == base[key], (mine["epoch"], key)
+        for key in ("train_loss", "grad_norm_mean", "grad_norm_max", "clip_rate"):
+            assert mine[key] == pytest.approx(base[key], rel=1e-6), (mine["epoch"], key)
+        assert mine["valid"]["bits_per_char"] == pytest.approx(base["valid"]["bits_per_char"], rel=1e-6)
 
-    def interrupted() -> int:
-        real_step = torch.optim.Optimizer.zero_grad
-        calls = {"n": 0}
+
+def stop_at(sig: int, where: str) -> None:
+    """Make this process send itself `sig` at its 25th optimiser zero_grad (epoch 2, batch 8 of 17: 'step') or
+    during epoch 2's validation ('validation')."""
+    if where == "step":
+        real, calls = torch.optim.Optimizer.zero_grad, {"n": 0}
 
         def zero_grad(self, *args, **kwargs):
             calls["n"] += 1
-            if calls["n"] == 25:  # in epoch 2 (17 steps per epoch)
-                os.kill(os.getpid(), signal.SIGINT)
-            return real_step(self, *args, **kwargs)
+            if calls["n"] == 25:
+                os.kill(os.getpid(), sig)
+            return real(self, *args, **kwargs)
 
         torch.optim.Optimizer.zero_grad = zero_grad
+    else:
+        from seqgen.text.train_text import TextTask
+
+        real, calls = TextTask.evaluate, {"n": 0}
+
+        def evaluate(self, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                os.kill(os.getpid(), sig)
+            return real(self, *args, **kwargs)
+
+        TextTask.evaluate = evaluate
+
+
+STOPS = [("SIGINT", "step"), ("SIGTERM", "step"), ("SIGTERM", "validation")]
+
+
+@pytest.mark.parametrize("sig, where", STOPS, ids=[f"{s}-{w}" for s, w in STOPS])
+def test_signal_mid_epoch_saves_last_and_resume_equals_uninterrupted(text, baseline, tmp_path, capfd, sig, where):
+    """SIGINT (Ctrl-C) or SIGTERM (a job scheduler) in epoch 2: exit 130 or 143, one line saying where it stopped,
+    last.pt holds epoch 2's progress, and the resume continues it: the run equals the uninterrupted one."""
+    out, signum = tmp_path / "run", getattr(signal, sig)
+
+    def stopped() -> int:
+        stop_at(signum, where)
         return train(text, out)
 
-    assert in_child(interrupted) == 130
-    assert "interrupted" in capfd.readouterr().err
+    capfd.readouterr()
+    assert in_child(stopped) == 128 + signum
+    err = capfd.readouterr().err
+    warnings = [line for line in err.splitlines() if "interrupted" in line]
+    assert len(warnings) == 1 and f"interrupted by {sig} in epoch 2: saved" in warnings[0], err
+    assert "Traceback" not in err and "checkpoints in" not in err
     last = torch.load(out / "last.pt", weights_only=True)
     assert last["epoch"] == 1 and [r["epoch"] for r in records(out)] == [1]
+    assert last["epoch_progress"]["batches"] == (8 if where == "step" else 17)
+    assert last["step"] == (25 if where == "step" else 34)
     assert in_child(lambda: train(text, out, "--resume")) == 0
     assert_consistent(out)
+    assert_same_as_baseline(out, baseline)
+
+
+def test_sigterm_before_training_begins_exits_143_in_one_line(text, tmp_path, capfd):
+    from seqgen.text import train_text
+
+    def stopped() -> int:
+        real = train_text.train_tokenizer
+
+        def slow_tokenizer(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args, **kwargs)
+
+        train_text.train_tokenizer = slow_tokenizer
+        return train(text, tmp_path / "run")
+
+    capfd.readouterr()
+    assert in_child(stopped) == 143
+    err = capfd.readouterr().err
+    assert err.strip().splitlines()[-1] == "interrupted by SIGTERM" and "Traceback" not in err
+
+
+POOL_PARENT = """
+import signal, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from seqgen.core.signals import die_with_parent
+pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent,
+                           initargs=(signal.SIGKILL,))
+list(pool.map(abs, [1, 2]))  # both workers started
+pool.submit(time.sleep, 600)
+print(" ".join(str(p) for p in pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_pool_workers_die_with_their_parent(tmp_path):
+    """What seqgen reproduce's pool does (experiments/runner.py): SIGKILL of the parent leaves no worker."""
+    import subprocess
+    import sys
+
+    parent = subprocess.Popen([sys.executable, "-c", POOL_PARENT], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2 and all(alive(p) for p in workers)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers)
 
 
 def test_resume_with_changed_settings_refused_naming_them_unless_override(text, baseline, tmp_path, capfd):

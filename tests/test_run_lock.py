@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from seqgen.core.run_lock import LOCK_NAME, run_lock
+from seqgen.errors import SeqgenError
 
 ARGS = ["train", "--cell", "gru", "--no-leaky", "--hidden", "8", "--embedding", "4", "--batch-size", "4",
         "--chunk-len", "25", "--device", "cpu"]  # fmt: skip
@@ -99,3 +100,28 @@ def test_nested_locks_in_one_process_share_it(tmp_path):
     with run_lock(tmp_path), run_lock(tmp_path / "."):
         assert (tmp_path / LOCK_NAME).exists()
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+HOLDER = """import sys, time
+from seqgen.core.run_lock import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_library_runs_into_a_folder_another_process_holds_are_refused(tmp_path):
+    """fit and the population search (train --lr-range, seqgen reproduce's cells) lock their folder themselves."""
+    from seqgen.core.population_search import run_search
+    from seqgen.core.train import TrainConfig, fit
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for run in (lambda: fit(None, None, None, TrainConfig(device="cpu"), tmp_path),
+                    lambda: run_search(None, None, None, None, None, None, tmp_path)):  # fmt: skip
+            with pytest.raises(SeqgenError, match=f"another training \\(pid {holder.pid}\\)"):
+                run()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from seqgen.errors import SeqgenError
@@ -61,6 +63,22 @@ def run_lock(folder: str | os.PathLike) -> Iterator[None]:
             with contextlib.suppress(OSError):  # unlink while holding it: a waiter then sees the file is gone
                 os.unlink(Path(folder) / LOCK_NAME)
             os.close(fd)
+
+
+def holding_run_lock(parameter: str) -> Callable[[Callable], Callable]:
+    """Decorate a function that writes a run folder: it holds `run_lock` on its argument `parameter`."""
+
+    def decorate(function: Callable) -> Callable:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            with run_lock(signature.bind(*args, **kwargs).arguments[parameter]):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 def _acquire(folder: Path) -> int:
