@@ -25,6 +25,7 @@ from torch import nn
 from seqgen.checkpoint import FORMAT_VERSION, save_checkpoint
 from seqgen.core.optim import OptimConfig
 from seqgen.core.population_fit import MemberSpec, MemberState, Population, train_population
+from seqgen.core.run_lock import holding_run_lock
 from seqgen.core.train import FitTask, TrainConfig
 from seqgen.errors import SeqgenError
 from seqgen.fileio import json_safe, write_bytes_atomic, write_text_atomic
@@ -77,6 +78,7 @@ def halve(population: Population, epoch: int, keep: float) -> None:
     population.keep(torch.tensor([j in kept for j in range(len(ranked))], dtype=torch.bool))
 
 
+@holding_run_lock("out_dir")  # one writer per run folder
 def run_search(
     task: FitTask,
     make_model: Callable[[], nn.Module],
