@@ -29,8 +29,10 @@ def launch(nproc: int, args: list[str]) -> int:
     base = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": str(nproc),
             "LOCAL_WORLD_SIZE": str(nproc), LAUNCHED: "1"}  # fmt: skip
     ranks: list[subprocess.Popen] = []
+    received: list[int] = []
 
     def forward(signum, frame) -> None:
+        received.append(signum)
         for rank in ranks:
             if rank.poll() is None:
                 rank.send_signal(signum)
@@ -40,7 +42,9 @@ def launch(nproc: int, args: list[str]) -> int:
         for r in range(nproc):
             env = {**base, "RANK": str(r), "LOCAL_RANK": str(r)}
             ranks.append(subprocess.Popen([sys.executable, "-m", "seqgen", *args], env=env))
-        return _watch(ranks)
+        for signum in received[:1]:  # a signal that came while the ranks were starting reaches them all
+            forward(signum, None)
+        return _watch(ranks, received)
     finally:
         for rank in ranks:
             if rank.poll() is None:
@@ -50,12 +54,14 @@ def launch(nproc: int, args: list[str]) -> int:
             signal.signal(s, handler)
 
 
-def _watch(ranks: list[subprocess.Popen]) -> int:
-    """Wait for every rank. At the first abnormal end (a signal, an error, a status that is not a stop), stop the
-    others and return 1, saying what happened unless rank 0 reported its own error; else rank 0's status."""
+def _watch(ranks: list[subprocess.Popen], received: list[int]) -> int:
+    """Wait for every rank. At the first abnormal end (a signal the launcher did not forward, an error, a status
+    that is not a stop), stop the others and return 1, saying what happened unless rank 0 reported its own error;
+    else rank 0's status (128 + N for a rank ended by a forwarded signal N)."""
     while True:
+        normal = {*NORMAL, *(-s for s in received)}  # a forwarded signal can end a rank that is still starting
         running = [rank for rank in ranks if rank.poll() is None]
-        lost = [(r, rank) for r, rank in enumerate(ranks) if rank.poll() not in (None, *NORMAL)]
+        lost = [(r, rank) for r, rank in enumerate(ranks) if rank.poll() not in (None, *normal)]
         if lost:
             r, rank = lost[0]
             if r > 0 and rank.returncode == 1:  # the same error may reach rank 0, which then says it
@@ -68,8 +74,8 @@ def _watch(ranks: list[subprocess.Popen]) -> int:
         if not running:
             break
         time.sleep(0.05)
-    codes = [rank.returncode for rank in ranks]
-    return codes[0] if codes[0] != PEER_LOST and set(codes) <= NORMAL else 1
+    code = ranks[0].returncode
+    return 128 - code if code < 0 else code if code != PEER_LOST else 1
 
 
 def _wait_any(ranks: list[subprocess.Popen], seconds: float) -> None:
