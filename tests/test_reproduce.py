@@ -1,10 +1,12 @@
-"""`seqgen reproduce`: each grid row changes exactly its technique; a tiny --quick grid runs end to end,
-and a second run skips finished cells while a cell without a result resumes from its checkpoint."""
+"""`seqgen reproduce`: each grid row changes exactly its technique, its search included; the paper grid searches
+≥ 8 ε over ≥ 2 decades × ≥ 2 seeds on the full data; a tiny grid with halving runs end to end, and a cell killed
+between two rungs resumes to the same result."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import pickle
 from dataclasses import asdict, replace
 
@@ -12,7 +14,8 @@ import numpy as np
 import pytest
 
 from seqgen.experiments import grid as grid_module
-from seqgen.experiments.grid import SETTINGS, Budget, Grid, ablation_rows, output_row
+from seqgen.experiments.grid import GRIDS, SETTINGS, Budget, Grid, ablation_rows, output_row
+from seqgen.experiments.search_cell import SEARCH_KEYS, search_config
 from seqgen.options import product_configs, training_options
 
 # The leaf config fields each technique must change, and nothing else (checked on the built configs).
@@ -31,13 +34,17 @@ def _leaves(value, prefix=""):
 
 
 def _configs(task: str, options: dict) -> dict:
-    resolved = training_options(task, **options)
+    resolved = training_options(task, **{k: v for k, v in options.items() if k not in SEARCH_KEYS})
     configs = product_configs(task).build_configs(resolved, n_inputs=88 if task == "music" else 50)
     return _leaves({"model": asdict(configs.model), "optim": asdict(configs.optim), "train": asdict(configs.train)})
 
 
+def _search(options: dict) -> dict:
+    return asdict(search_config(options, GRIDS["paper2013"][False].budgets["jsb"]))
+
+
 @pytest.mark.parametrize("task", ["music", "text"])
-def test_each_row_adds_exactly_its_technique(task):
+def test_each_row_adds_exactly_its_technique_and_the_same_search(task):
     rows = ablation_rows(SETTINGS[task])
     assert [r.key for r in rows] == ["sgd", "clip", "leaky", "nesterov", "relu"]
     first = _configs(task, rows[0].options)
@@ -50,64 +57,140 @@ def test_each_row_adds_exactly_its_technique(task):
         old, new = _configs(task, above.options), _configs(task, row.options)
         changed = {k.rsplit(".", 1)[-1] for k in new if new[k] != old[k]}
         assert changed == TECHNIQUE_FIELDS[row.key], row.key
+        assert _search(row.options) == _search(above.options), row.key  # no row names its search: it is the same
     last = _configs(task, rows[-1].options)
     assert last["optim.momentum_schedule"] == "sutskever" and last["train.l1"] > 0
     assert last[next(k for k in last if k.endswith("recurrent.init"))] == "identity"
 
 
 def test_output_rows_change_only_the_conditional():
-    best = ablation_rows(SETTINGS["music"])[3]
-    for kind in ("rnn-nade", "rnn-rbm"):
-        row = output_row(best, kind)
-        old, new = _configs("music", best.options), _configs("music", row.options)
+    rows = ablation_rows(SETTINGS["music"])
+    for trained_with, kind in itertools.product((rows[0], rows[3]), ("rnn-nade", "rnn-rbm")):
+        row = output_row(trained_with, kind)
+        assert row.adds == ("model",) and row.label.endswith("SGD" if trained_with.key == "sgd" else "best row")
+        old, new = _configs("music", trained_with.options), _configs("music", row.options)
         assert {k for k in new if new[k] != old[k]} == {"model.kind"}
+        assert _search(row.options) == _search(trained_with.options)
 
 
-@pytest.fixture
-def tiny_grid(tmp_path, monkeypatch):
+def test_the_paper_grid_searches_enough_on_the_full_data():
+    grid = GRIDS["paper2013"][False]
+    assert grid.datasets[0] == "jsb" and grid.datasets[-1] == "ptb-char"  # cheapest first
+    for task in ("music", "text"):
+        low, high = SETTINGS[task]["lr_range"]
+        assert math.log10(high / low) >= 2
+    for dataset, budget in grid.budgets.items():
+        assert budget.trials >= 8 and budget.seeds >= 2 and budget.patience > 0, dataset
+        assert (budget.train_cap, budget.valid_cap, budget.test_cap) == (None, None, None), dataset
+        assert all(r < budget.epochs for r in budget.rungs) and budget.epochs > budget.patience, dataset
+    cells = grid.cells()
+    assert len(cells) == len(set(cells)) == 4 * (5 + 4) + 5
+    assert [c.row for c in cells[:9]] == ["sgd", "clip", "leaky", "nesterov", "relu", "out-rnn-nade-sgd",
+                                          "out-rnn-rbm-sgd", "out-rnn-nade", "out-rnn-rbm"]  # fmt: skip
+
+
+def _tiny(tmp_path, *, empty_valid=False):
     """A tiny music pickle and text file in place of the quick grid's datasets (workers read only the spec)."""
     rng = np.random.default_rng(0)
     piece = lambda: [[int(p) for p in rng.choice(np.arange(60, 72), 2, replace=False)] for _ in range(12)]
     music = tmp_path / "tiny.pickle"
-    music.write_bytes(pickle.dumps({s: [piece() for _ in range(4)] for s in ("train", "valid", "test")}))
+    splits = {s: [piece() for _ in range(4)] for s in ("train", "valid", "test")}
+    if empty_valid:
+        splits["valid"] = []
+    music.write_bytes(pickle.dumps(splits))
     text = tmp_path / "tiny.txt"
     text.write_text("".join(f"the cat sat on mat {i % 7}\n" for i in range(200)))
     fixed = {
-        "music": {"preset": "paper-rnn", "hidden": 6, "cond_hidden": 5, "cd_k": 1, "patience": 0, "chunk_len": 8},
-        "text": {"hidden": 6, "embedding": 4, "tokenizer": "char", "patience": 0, "chunk_len": 10},
+        "music": {"preset": "paper-rnn", "hidden": 6, "cond_hidden": 5, "cd_k": 1, "chunk_len": 8},
+        "text": {"hidden": 6, "embedding": 4, "tokenizer": "char", "chunk_len": 10},
     }
-    settings = {t: {**SETTINGS[t], "lr": 0.05, "fixed": fixed[t]} for t in fixed}
-    budgets = {str(music): Budget(2, 2, rbm_valid_cap=12, rbm_test_cap=12), str(text): Budget(2, 4)}
-    tiny = Grid("paper2013-quick", budgets, settings, ais_runs=4, ais_steps=5)
+    settings = {t: {**SETTINGS[t], "lr_range": (0.01, 1.0), "fixed": fixed[t]} for t in fixed}
+    small = {"trials": 3, "seeds": 2, "rungs": (1,), "keep": 0.5}
+    budgets = {
+        str(music): Budget(3, 2, 2, rbm_valid_cap=12, rbm_test_cap=12, rbm_epochs=2, rbm_pretrain_frames=48, **small),
+        str(text): Budget(2, 4, 2, **small),
+    }
+    return music, text, Grid("paper2013-quick", budgets, settings, ais_runs=4, ais_steps=5)
+
+
+@pytest.fixture
+def tiny_grid(tmp_path, monkeypatch):
+    music, text, tiny = _tiny(tmp_path)
     monkeypatch.setitem(grid_module.GRIDS, "paper2013", {True: tiny, False: replace(tiny, name="paper2013")})
     return tmp_path, music, text
 
 
-def test_quick_grid_runs_end_to_end_and_resumes(tiny_grid):
+def grid_args(tmp, **given):
+    return {"grid": "paper2013", "quick": True, "datasets": None, "jobs": 1, "out": tmp / "res", "runs": tmp / "runs",
+            "table_only": False, "seed": 0, "device": "cpu", "ais_runs": None, "ais_steps": None, **given}  # fmt: skip
+
+
+def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(tiny_grid, caplog):
     from seqgen.cli.reproduce import reproduce
 
-    tmp, music, _text = tiny_grid
-    args = {"grid": "paper2013", "quick": True, "datasets": None, "jobs": 2, "out": tmp / "res",
-            "runs": tmp / "runs", "table_only": False, "seed": 0, "device": "cpu"}  # fmt: skip
-    reproduce(**args)
+    tmp, music, text = tiny_grid
+    reproduce(**grid_args(tmp))
     out = tmp / "res-quick" / "paper2013"
-    cells = sorted(p.name for p in (out / "cells").glob("*.json"))
-    assert len(cells) == 5 + 5 + 2  # five rows on each dataset, RNN-RBM and RNN-NADE on the music one
-    record = json.loads((out / "cells" / f"{music.name}--out-rnn-nade.json").read_text())
-    assert record["status"] == "ok" and record["selected_from"] in {"sgd", "clip", "leaky", "nesterov", "relu"}
-    assert len(record["valid_curve"]) == 2 and record["test"]["estimator"] == "exact"
-    assert record["command"].startswith("seqgen reproduce paper2013 --quick")
+    cells = {p.name.removesuffix(".json") for p in (out / "cells").glob("*.json")}
+    ablation = {f"{d.name}--{r}" for d in (music, text) for r in ("sgd", "clip", "leaky", "nesterov", "relu")}
+    outputs = {f"{music.name}--out-{k}{s}" for k in ("rnn-nade", "rnn-rbm") for s in ("-sgd", "")}
+    assert ablation <= cells <= ablation | outputs and {c for c in outputs if c.endswith("-sgd")} <= cells
+    record = json.loads((out / "cells" / f"{music.name}--out-rnn-nade-sgd.json").read_text())
+    assert record["status"] == "ok" and record["selected_from"] == "sgd" and record["test"]["estimator"] == "exact"
+    members = record["search"]["members"]
+    assert len(members) == 6 and record["search"]["rungs"] == [1]
+    dropped = [m for m in members if m["status"] == "dropped"]
+    assert len(dropped) == 2 and all(m["epochs"] == 1 for m in dropped)  # 3 settings, ⌈0.5 · 3⌉ = 2 go on
+    chosen = [members[i] for i in record["selected"]["members"]]
+    assert len({m["lr"] for m in chosen}) == 1 and [m["seed"] for m in chosen] == [0, 1]
+    test = record["test"]
+    assert test["min"] <= test["score"] <= test["max"] and len(test["per_seed"]) == 2
+    assert record["command"].startswith("seqgen reproduce paper2013 --quick") and record["cpu_seconds"] > 0
+    rbm = json.loads((out / "cells" / f"{music.name}--out-rnn-rbm-sgd.json").read_text())
+    assert rbm["test"]["estimator"] == "ais" and rbm["search"]["epoch_cap"] == 2
     table = (out / "table.md").read_text()
-    assert "+ Nesterov, μ schedule (N)" in table and "not run" not in table and "n/a" in table
+    assert "RNN-RBM, SGD" in table and "n/a" in table and "Beside the targets" in table
     assert (out / "valid_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert (out / "test_scores.png").stat().st_size > 1000
 
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
-    resumed = out / "cells" / cells[0]
-    resumed.unlink()
-    reproduce(**args)
+    tampered = out / "cells" / f"{text.name}--clip.json"
+    tampered.write_text(tampered.read_text()[:100])  # truncated
+    caplog.clear()
+    reproduce(**grid_args(tmp))
+    warnings = [r.getMessage() for r in caplog.records if "computed again" in r.getMessage()]
+    assert len(warnings) == 1 and str(tampered) in warnings[0]
     after = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
-    assert set(after) == set(stamps)
-    assert [n for n in after if after[n] != stamps[n]] == [cells[0]]
-    log = (tmp / "runs-quick" / "paper2013" / cells[0].removesuffix(".json") / "train.log").read_text()
-    assert "resuming from" in log
+    assert [n for n in after if after[n] != stamps[n]] == [tampered.name]
+    assert json.loads(tampered.read_text())["status"] == "ok"
+
+
+def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkeypatch):
+    from seqgen.core import population_search
+    from seqgen.experiments.cell import run_cell
+    from seqgen.experiments.grid import Cell
+    from seqgen.experiments.runner import cell_spec
+
+    music, _text, tiny = _tiny(tmp_path)
+    tiny = replace(tiny, budgets={str(music): replace(tiny.budgets[str(music)], epochs=4, rungs=(1, 3))})
+    row = ablation_rows(tiny.settings["music"])[1]
+    spec = lambda name: cell_spec(tiny, Cell(str(music), row.key), row, tmp_path / name, tmp_path / f"runs-{name}", 0,
+                                  "cpu", "test")  # fmt: skip
+    whole = run_cell(spec("whole"))
+    save = population_search._save
+
+    def killed_after_epoch_2(out, pop, *args):
+        save(out, pop, *args)
+        if max(len(m.curve) for m in pop.members) == 2:  # between the rungs at epochs 1 and 3
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(population_search, "_save", killed_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(spec("cut"))
+    assert not (tmp_path / "cut" / "cells").exists()
+    monkeypatch.setattr(population_search, "_save", save)
+    resumed = run_cell(spec("cut"))
+    timeless = lambda record: [
+        {k: v for k, v in m.items() if k != "epoch_seconds"} for m in record["search"]["members"]
+    ]
+    assert timeless(resumed) == timeless(whole) and {m["status"] for m in timeless(whole)} == {"dropped", "finished"}
+    assert resumed["selected"] == whole["selected"] and resumed["test"] == whole["test"]

@@ -1,4 +1,5 @@
-"""`seqgen reproduce`: run a named experiment grid (cells in parallel, resumable) and write its table and figures."""
+"""`seqgen reproduce`: run a named experiment grid (each cell a learning-rate search, resumable) and write its table
+and figures."""
 
 from __future__ import annotations
 
@@ -9,16 +10,23 @@ from typing import Any
 import typer
 
 from seqgen.cli.options import DEVICE, SEED, Opt, command
+from seqgen.errors import SeqgenError
 
 REPRODUCE = [
     Opt("grid", str, "paper2013", "The grid: paper2013 = the 2013 ablation (SGD, +C, +L, +N, +R) on plain RNNs, "
-        "then RNN / RNN-RBM / RNN-NADE with the best settings, on JSB, Nottingham, MuseData, Piano-midi.de "
-        "and PTB characters.", argument=True),
-    Opt("quick", bool, False, "Small budgets (subsets, few epochs; about 2 minutes on 2 cores), written "
-        "under OUT-quick and labelled so.", ("--quick",)),
+        "then RNN-NADE and RNN-RBM with SGD and with the best row, on JSB, Piano-midi.de, Nottingham, MuseData "
+        "and PTB characters; every cell a learning-rate search (8 ε × 2 seeds, successive halving).",
+        argument=True),
+    Opt("quick", bool, False, "Small budgets (JSB and PTB subsets, 1-3 epochs; about 2 minutes on one core), "
+        "written under OUT-quick and labelled so: it shows the grid runs, not what the techniques do.",
+        ("--quick",)),
     Opt("datasets", str | None, None, "Comma-separated datasets of the grid to run. Default: all."),
     Opt("jobs", int | None, None, "Cells trained in parallel (one process and one thread each). "
-        "Default: the number of cores.", extra={"min": 1}),
+        "Default: the number of cores.", extra={"min": 1, "max": 256}),
+    Opt("ais_runs", int | None, None, "RNN-RBM cells: AIS runs per test frame. Default: the grid's (100).",
+        extra={"min": 2, "max": 100_000}),
+    Opt("ais_steps", int | None, None, "RNN-RBM cells: AIS steps per run. Default: the grid's (200).",
+        extra={"min": 1, "max": 1_000_000}),
     Opt("out", Path, Path("results/reproduce"), "Folder for the cell results (JSON), table.md and the figures."),
     Opt("runs", Path, Path("runs/reproduce"), "Folder for the cells' checkpoints (resumed from here)."),
     Opt("table_only", bool, False, "Only rewrite the table and figures from the finished cells.", ("--table-only",)),
@@ -42,15 +50,12 @@ def reproduce(options: dict[str, Any]) -> None:
     """Run a paper grid: each row adds one technique to the row above; finished cells are skipped and an
     interrupted cell resumes. Writes OUT/cells/*.json, OUT/table.md, OUT/valid_curves.png, OUT/test_scores.png."""
     from seqgen.experiments.figures import test_scores, valid_curves
-    from seqgen.experiments.grid import get_grid
     from seqgen.experiments.runner import run_grid
     from seqgen.experiments.table import markdown_table
     from seqgen.fileio import check_output_folder, write_text_atomic
     from seqgen.runtime import choose_device, console, progress
 
-    grid = get_grid(options["grid"], options["quick"])
-    if options["datasets"]:
-        grid = grid.only([d.strip() for d in options["datasets"].split(",") if d.strip()])
+    grid = _grid(options)
     suffix = "-quick" if options["quick"] else ""
     out = check_output_folder(Path(f"{options['out']}{suffix}") / grid.name.removesuffix("-quick"))
     runs = Path(f"{options['runs']}{suffix}") / grid.name.removesuffix("-quick")
@@ -59,7 +64,7 @@ def reproduce(options: dict[str, Any]) -> None:
         argv = ["seqgen", "reproduce", grid.name.removesuffix("-quick"), *_flags(options)]
         with progress() as bar:
             task = bar.add_task(f"grid {grid.name}", total=None, status="")
-            run_grid(
+            ran = run_grid(
                 grid, out, runs, jobs=options["jobs"], seed=options["seed"], device=device,
                 command=shlex.join(argv), on_cell=lambda cell, record: bar.update(task, advance=1, status=cell.key),
             )  # fmt: skip
@@ -68,3 +73,27 @@ def reproduce(options: dict[str, Any]) -> None:
     figures = [valid_curves(grid, out, out / "valid_curves.png"), test_scores(grid, out, out / "test_scores.png")]
     console.print(table, highlight=False, markup=False)
     typer.echo(f"wrote {out / 'table.md'}, {', '.join(str(f) for f in figures)}")
+    if not options["table_only"] and (ran.failed or ran.errors):
+        bad = ", ".join(c.key for c in ran.failed + ran.errors)
+        raise SeqgenError(f"{len(ran.failed) + len(ran.errors)} cell(s) without a result ({bad}): see the log lines "
+                          "above; rerun the same command to retry them")  # fmt: skip
+
+
+def _grid(options: dict[str, Any]):
+    """The grid the options name, restricted to --datasets, with --ais-runs / --ais-steps where it has RNN-RBM cells."""
+    from dataclasses import replace
+
+    from seqgen.experiments.grid import get_grid
+
+    grid = get_grid(options["grid"], options["quick"])
+    if options["datasets"] is not None:
+        names = [d.strip() for d in options["datasets"].split(",") if d.strip()]
+        if not names:
+            raise SeqgenError(f"{options['datasets']!r} names no dataset (grid {grid.name} has "
+                              f"{', '.join(grid.datasets)})", param="datasets")  # fmt: skip
+        grid = grid.only(names)
+    ais = {k: options[k] for k in ("ais_runs", "ais_steps") if options[k] is not None}
+    if ais and not any(grid.output_cells(d) for d in grid.datasets):
+        flags = ", ".join("--" + k.replace("_", "-") for k in ais)
+        raise SeqgenError(f"{flags}: only for RNN-RBM cells, and the datasets {', '.join(grid.datasets)} have none")
+    return replace(grid, **ais)

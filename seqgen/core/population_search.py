@@ -3,6 +3,8 @@
 It starts M = trials × seeds members: ε log-spaced over [lr_low, lr_high] (both included), each with `seeds`
 initialisation seeds. At each rung epoch the members still training are ranked by their best validation score and
 the best ⌈keep · n⌉ (at least one) go on; the others are dropped and leave the batch, so later epochs cost less.
+With `by_setting` the rung ranks settings (ε) by the mean best score of their seeds and keeps or drops all seeds
+of a setting together, so the selected setting (`best_setting`) ends with every seed trained.
 Members also stop on their own (patience, divergence), as in seqgen.core.population_fit.
 
 The run folder holds `members.json` and `members.md` (one row per member), `curves/m<i>.json` (each member's
@@ -43,6 +45,7 @@ class SearchConfig:
     seeds: int = 2
     rungs: tuple[int, ...] = (5, 15, 45)
     keep: float = 1 / 3
+    by_setting: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_low <= self.lr_high:
@@ -68,14 +71,42 @@ def parse_lr_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def halve(population: Population, epoch: int, keep: float) -> None:
-    """Keep the best ⌈keep·n⌉ of the n members still training, by best validation score; drop the others."""
-    ranked = sorted(range(len(population.active)), key=lambda j: -population.members[population.active[j]].best_valid)
+def halve(population: Population, epoch: int, keep: float, by_setting: bool = False) -> None:
+    """Keep the best ⌈keep·n⌉ of the n members (or, `by_setting`, of the n settings) still training, by best
+    validation score (a setting's: the mean over all its seeds); drop the others."""
+    groups = settings(population.members) if by_setting else {i: [i] for i in range(len(population.members))}
+    live = {key: ids for key, ids in groups.items() if any(i in population.active for i in ids)}
+    ranked = sorted(live, key=lambda key: -setting_score(population.members, live[key]))
     kept = set(ranked[: max(1, math.ceil(keep * len(ranked)))])
-    for j in set(ranked) - kept:
-        member = population.members[population.active[j]]
-        member.status, member.reason = "dropped", f"rung at epoch {epoch}: not in the best {len(kept)} of {len(ranked)}"
-    population.keep(torch.tensor([j in kept for j in range(len(ranked))], dtype=torch.bool))
+    what = "settings" if by_setting else "members"
+    for key in set(ranked) - kept:
+        for i in live[key]:
+            member = population.members[i]
+            if i in population.active:
+                member.status = "dropped"
+                member.reason = f"rung at epoch {epoch}: not in the best {len(kept)} of {len(ranked)} {what}"
+    population.keep(torch.tensor([population.members[i].status != "dropped" for i in population.active]))
+
+
+def settings(members: list[MemberState]) -> dict[MemberSpec, list[int]]:
+    """Member indices grouped by setting: the member's spec without its seed."""
+    groups: dict[MemberSpec, list[int]] = {}
+    for i, m in enumerate(members):
+        groups.setdefault(replace(m.spec, seed=0), []).append(i)
+    return groups
+
+
+def setting_score(members: list[MemberState], ids: list[int]) -> float:
+    """Mean best validation score of the members `ids` (−inf if any has none)."""
+    return sum(members[i].best_valid for i in ids) / len(ids)
+
+
+def best_setting(members: list[MemberState]) -> list[int]:
+    """The members (all seeds) of the setting with the best mean validation score among those never dropped."""
+    groups = [ids for ids in settings(members).values() if all(members[i].status != "dropped" for i in ids)]
+    if not groups:
+        raise SeqgenError("no setting of the search kept all its seeds")
+    return max(groups, key=lambda ids: setting_score(members, ids))
 
 
 @holding_run_lock("out_dir")  # one writer per run folder
@@ -99,7 +130,7 @@ def run_search(
 
     def on_epoch(pop: Population, epoch: int) -> None:
         if epoch in search.rungs and pop.active:
-            halve(pop, epoch, search.keep)
+            halve(pop, epoch, search.keep, search.by_setting)
         _save(out, pop, task, optim_config, train_config)
 
     members = train_population(task, population, train_config, train_config.epochs, on_epoch=on_epoch)

@@ -1,12 +1,12 @@
-"""PNG figures of a grid (matplotlib, Agg): validation score against epoch, one panel per dataset and one
-line per row; and the final test score per row, one panel per dataset."""
+"""PNG figures of a grid (matplotlib, Agg): validation score against epoch of the selected setting (mean over its
+seeds), one panel per dataset and one line per row; and the test score per row with its range over seeds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from seqgen.experiments.grid import TITLES, Grid, task_of
-from seqgen.experiments.table import record_of, rows_of
+from seqgen.experiments.table import applies, record_of, rows_of
 from seqgen.fileio import atomic_path
 
 
@@ -32,14 +32,27 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
+def selected_curve(record: dict | None, sign: float) -> list[tuple[int, float]]:
+    """(epoch, mean validation score over the selected seeds), while every seed has one (bits/char for text)."""
+    if record is None or record.get("status") != "ok":
+        return []
+    members = record["search"]["members"]
+    curves = [members[i]["valid_curve"] for i in record["selected"]["members"]]
+    points = []
+    for epoch, values in enumerate(zip(*curves), start=1):
+        if any(v is None for v in values):
+            break
+        points.append((epoch, sign * sum(values) / len(values)))
+    return points
+
+
 def valid_curves(grid: Grid, out: Path, path: Path) -> Path:
     """Validation score per epoch (nats/frame ↑, bits/char ↓), a line per row, a panel per dataset."""
     plt, fig, axes = _panels(len(grid.datasets))
     for ax, dataset in zip(axes, grid.datasets):
         for key, label in rows_of(grid):
-            record = None if key == "out-rnn" else record_of(grid, out, dataset, key)
-            curve = [] if record is None else record.get("valid_curve") or []
-            points = [(i + 1, v) for i, v in enumerate(curve) if v is not None]
+            record = record_of(grid, out, dataset, key) if key != "out-rnn" and applies(grid, dataset, key) else None
+            points = selected_curve(record, -1.0 if task_of(dataset) == "text" else 1.0)
             if points:
                 ax.plot(*zip(*points), marker=".", label=label)
         unit = "bits/char (lower is better)" if task_of(dataset) == "text" else "nats/frame"
@@ -54,15 +67,15 @@ def test_scores(grid: Grid, out: Path, path: Path) -> Path:
     """Final test score per row (one dot each), a panel per dataset; missing cells are left out."""
     plt, fig, axes = _panels(len(grid.datasets))
     for ax, dataset in zip(axes, grid.datasets):
-        labels, values = [], []
+        labels, values, spans = [], [], []
         for key, label in rows_of(grid):
-            if key.startswith("out-") and key.removeprefix("out-") not in grid.output_kinds(dataset):
-                continue
-            record = record_of(grid, out, dataset, key)
+            record = record_of(grid, out, dataset, key) if applies(grid, dataset, key) else None
             if record is not None and record["status"] == "ok":
+                test = record["test"]
                 labels.append(label)
-                values.append(record["test"]["score"])
-        ax.plot(values, range(len(values)), "o", color="tab:blue")
+                values.append(test["score"])
+                spans.append((test["score"] - test["min"], test["max"] - test["score"]))
+        ax.errorbar(values, range(len(values)), xerr=list(zip(*spans)) or None, fmt="o", color="tab:blue", capsize=3)
         ax.set_yticks(range(len(values)), labels, fontsize=7)
         ax.invert_yaxis()
         for i, v in enumerate(values):

@@ -19,6 +19,7 @@ TITLES = {"jsb": "JSB", "nottingham": "Nottingham", "musedata": "MuseData", "pia
           "ptb-char": "PTB chars", "bach-chorales": "Bach chorales"}  # fmt: skip
 OUTPUT_KINDS = ("rnn", "rnn-rbm", "rnn-nade")
 OUTPUT_LABELS = {"rnn": "RNN (Bernoulli)", "rnn-rbm": "RNN-RBM", "rnn-nade": "RNN-NADE"}
+TRAINED_OUTPUTS = ("rnn-nade", "rnn-rbm")  # the RNN (Bernoulli) output row is the best ablation row itself
 
 
 @dataclass(frozen=True)
@@ -33,27 +34,52 @@ class Row:
 
 @dataclass(frozen=True)
 class Budget:
-    """What each cell of one dataset may spend: epochs of mini-batches over a training subset.
+    """What each cell of one dataset spends: one search of `trials` log-spaced ε × `seeds` seeds as a population,
+    halved at the `rungs` epochs (keeping the best `keep` of the settings), each member stopped after `patience`
+    epochs without a better validation score or at the `epochs` cap.
 
-    Caps are frames (music) or characters (text) of a split; None keeps the whole split. `rbm_valid_cap`
-    and `rbm_test_cap` bound the frames an RNN-RBM scores by AIS, which costs far more than exact scoring.
+    Caps are frames (music) or characters (text) of a split; None keeps the whole split. `rbm_valid_cap` and
+    `rbm_test_cap` bound the frames an RNN-RBM scores by AIS; `rbm_epochs`, `rbm_rungs` and `rbm_patience` (None:
+    the same) are its cap, rungs and patience, since CD-15 and AIS validation cost several times an RNN-NADE's
+    epoch; its RBM is first pretrained on single frames for about `rbm_pretrain_frames` frames.
     """
 
     epochs: int
     batch_size: int
+    patience: int = 0
+    rungs: tuple[int, ...] = ()
+    keep: float = 0.5
+    trials: int = 8
+    seeds: int = 2
     train_cap: int | None = None
     valid_cap: int | None = None
     test_cap: int | None = None
     rbm_valid_cap: int | None = 1000
     rbm_test_cap: int | None = 2000
+    rbm_epochs: int | None = None
+    rbm_rungs: tuple[int, ...] | None = None
+    rbm_patience: int | None = None
+    rbm_pretrain_frames: int = 60 * 13_807  # as many frames as the shipped recipe's 60 epochs of JSB
+
+    def for_model(self, kind: str | None) -> Budget:
+        """The budget of a cell whose model is `kind` (an RNN-RBM's cap and rungs may be lower)."""
+        if kind != "rnn-rbm":
+            return self
+        return replace(self, epochs=self.rbm_epochs or self.epochs, rungs=tuple(self.rbm_rungs or self.rungs),
+                       patience=self.rbm_patience or self.patience)  # fmt: skip
 
     def describe(self, unit: str) -> str:
-        """E.g. "20 epochs, batch 8, train ≤ 40,000 frames, valid ≤ 8,000, test all"."""
+        """E.g. "8 ε × 2 seeds, halved at epochs 2, 6, 18 (keep 1/2), patience 8, cap 60, batch 8, train all ..."."""
         cap = lambda c: "all" if c is None else f"≤ {c:,}"
-        text = (f"{self.epochs} epochs, batch {self.batch_size}, train {cap(self.train_cap)} {unit}, "
-                f"valid {cap(self.valid_cap)}, test {cap(self.test_cap)}")  # fmt: skip
+        rungs = ", ".join(map(str, self.rungs)) or "none"
+        text = (f"{self.trials} ε × {self.seeds} seeds, halved at epochs {rungs} (keep {self.keep:g}), patience "
+                f"{self.patience}, cap {self.epochs} epochs, batch {self.batch_size}, train {cap(self.train_cap)} "
+                f"{unit}, valid {cap(self.valid_cap)}, test {cap(self.test_cap)}")  # fmt: skip
         if unit == "frames":
-            text += f"; RNN-RBM AIS on valid {cap(self.rbm_valid_cap)}, test {cap(self.rbm_test_cap)}"
+            rbm = self.for_model("rnn-rbm")
+            text += (f"; RNN-RBM: cap {rbm.epochs}, rungs {', '.join(map(str, rbm.rungs)) or 'none'}, patience "
+                     f"{rbm.patience}, pretrained on ≈ {self.rbm_pretrain_frames:,} frames, AIS on valid "
+                     f"{cap(self.rbm_valid_cap)}, test {cap(self.rbm_test_cap)}")  # fmt: skip
         return text
 
 
@@ -96,6 +122,16 @@ class Grid:
         """Output models of a dataset: all three for music, none for text (its output is a softmax)."""
         return OUTPUT_KINDS if task_of(dataset) == "music" else ()
 
+    def output_cells(self, dataset: str) -> list[Cell]:
+        """The trained output-model cells of a dataset: RNN-NADE and RNN-RBM with SGD, then with the best row."""
+        kinds = [k for k in TRAINED_OUTPUTS if k in self.output_kinds(dataset)]
+        return [Cell(dataset, f"out-{k}-sgd") for k in kinds] + [Cell(dataset, f"out-{k}") for k in kinds]
+
+    def cells(self) -> list[Cell]:
+        """Every cell in the order they run: dataset by dataset (cheapest first), ablation rows, then output models."""
+        cells = [[Cell(d, r.key) for r in self.rows(task_of(d))] + self.output_cells(d) for d in self.datasets]
+        return [c for group in cells for c in group]
+
     def only(self, datasets: list[str]) -> Grid:
         """This grid restricted to `datasets` (in that order)."""
         from seqgen.errors import SeqgenError
@@ -112,9 +148,9 @@ def task_of(dataset: str) -> str:
 
 
 def ablation_rows(s: dict[str, Any]) -> list[Row]:
-    """SGD → +C → +L → +N → +R with the product's ε, clipping threshold, μ_max and L1 weight in `s`."""
+    """SGD → +C → +L → +N → +R with the product's ε search range, clipping threshold, μ_max and L1 weight in `s`."""
     base = {
-        "lr": s["lr"], "optimizer": "sgd", "momentum": 0.0, "momentum_schedule": "constant", "clip": 0.0,
+        "lr_range": s["lr_range"], "optimizer": "sgd", "momentum": 0.0, "momentum_schedule": "constant", "clip": 0.0,
         "cell": "tanh", "leaky": False, "init": "orthogonal", "l1": 0.0, **s.get("fixed", {}),
     }  # fmt: skip
     steps = [
@@ -132,43 +168,62 @@ def ablation_rows(s: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def output_row(best: Row, kind: str) -> Row:
-    """The output-model row `kind` trained with the settings of the best ablation row."""
-    return Row(f"out-{kind}", OUTPUT_LABELS[kind], ("model",), {**best.options, "model": kind})
+def output_row(trained_with: Row, kind: str, key: str | None = None) -> Row:
+    """The output-model row `kind` trained with all the options (search included) of the ablation row `trained_with`."""
+    label = f"{OUTPUT_LABELS[kind]}, {'SGD' if trained_with.key == 'sgd' else 'best row'}"
+    return Row(key or f"out-{kind}", label, ("model",), {**trained_with.options, "model": kind})
 
 
-# Per-product settings shared by every row: ε (equal in all rows), the clipping threshold c of row C,
-# μ_max of row N, the L1 weight λ of row R, and options fixed for the whole grid.
+def output_source(row: str) -> tuple[str, bool]:
+    """(kind, fixed to SGD?) of an output-model row key: "out-rnn-rbm-sgd" → ("rnn-rbm", True)."""
+    kind = row.removeprefix("out-")
+    return kind.removesuffix("-sgd"), kind.endswith("-sgd")
+
+
+# Per-product settings shared by every row: the ε search range (log-spaced, the same in every row: Nesterov's
+# larger effective step ε/(1 − μ) lies inside it), the clipping threshold c of row C, μ_max of row N, the L1
+# weight λ of row R, and options fixed for the whole grid (docs/reproduce.md justifies each value).
 SETTINGS = {
-    "music": {"lr": 0.3, "clip": 1.0, "momentum": 0.9, "l1": 1e-4,
-              "fixed": {"preset": "paper-rnn", "patience": 0, "chunk_len": 100}},
-    "text": {"lr": 1.0, "clip": 1.0, "momentum": 0.9, "l1": 1e-5,
-             "fixed": {"hidden": 256, "embedding": 64, "tokenizer": "char", "patience": 0, "chunk_len": 100}},
+    "music": {"lr_range": (0.003, 3.0), "clip": 5.0, "momentum": 0.9, "l1": 1e-4,
+              "fixed": {"preset": "paper-rnn", "chunk_len": 100, "lr_schedule": "exponential", "lr_decay": 0.9}},
+    "text": {"lr_range": (0.01, 10.0), "clip": 1.0, "momentum": 0.9, "l1": 1e-5,
+             "fixed": {"hidden": 128, "embedding": 64, "tokenizer": "char", "chunk_len": 100,
+                       "lr_schedule": "exponential", "lr_decay": 0.8}},
 }  # fmt: skip
 
+_RBM_CAPS = {"rbm_epochs": 20, "rbm_rungs": (1, 2, 4), "rbm_patience": 4}
 GRIDS: dict[str, dict[bool, Grid]] = {
     "paper2013": {
         False: Grid(
             "paper2013",
             {
-                "jsb": Budget(30, 4, valid_cap=5_000),
-                "nottingham": Budget(8, 8, train_cap=50_000, valid_cap=5_000),
-                "musedata": Budget(8, 8, train_cap=50_000, valid_cap=5_000),
-                "piano-midi": Budget(8, 8, train_cap=50_000, valid_cap=5_000),
-                "ptb-char": Budget(2, 32, train_cap=600_000, valid_cap=50_000),
+                "jsb": Budget(100, 4, 10, (2, 6, 18), **_RBM_CAPS),
+                "piano-midi": Budget(60, 8, 8, (2, 6, 18), **_RBM_CAPS),
+                "nottingham": Budget(60, 8, 8, (2, 6, 18), **_RBM_CAPS),
+                "musedata": Budget(60, 8, 8, (2, 6, 18), **_RBM_CAPS),
+                "ptb-char": Budget(15, 32, 2, (1, 2), keep=0.25),
             },
             SETTINGS,
-            ais_runs=50,
-            ais_steps=100,
+            ais_runs=100,
+            ais_steps=200,
         ),
         True: Grid(
             "paper2013-quick",
             {
-                "jsb": Budget(10, 4, 8_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
-                "nottingham": Budget(4, 8, 15_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
-                "musedata": Budget(4, 8, 15_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
-                "piano-midi": Budget(4, 8, 15_000, 2_000, 2_000, rbm_valid_cap=500, rbm_test_cap=500),
-                "ptb-char": Budget(1, 32, train_cap=300_000, valid_cap=30_000, test_cap=50_000),
+                "jsb": Budget(
+                    3,
+                    4,
+                    2,
+                    (1,),
+                    train_cap=4_000,
+                    valid_cap=1_000,
+                    test_cap=1_000,
+                    rbm_valid_cap=200,
+                    rbm_test_cap=300,
+                    rbm_epochs=2,
+                    rbm_pretrain_frames=8_000,
+                ),
+                "ptb-char": Budget(1, 32, 1, (), train_cap=100_000, valid_cap=10_000, test_cap=20_000),
             },
             SETTINGS,
             ais_runs=20,

@@ -1,35 +1,74 @@
-"""Run a grid: every cell in its own process (one torch thread each), finished cells skipped, interrupted
-ones resumed from their last.pt; output-model cells start once their dataset's ablation rows are done.
+"""Run a grid: every cell in its own process (one torch thread each), at most `jobs` at a time in the grid's order
+(cheapest dataset first); finished cells are skipped, interrupted ones resume from their search.pt; a dataset's
+output-model cells with the best ablation row start once its ablation rows are done.
 
-Layout under `out` (committed): cells/<dataset>--<row>.json, table.md, figures. Under `runs`
-(checkpoints, not committed): <dataset>--<row>/{best.pt,last.pt,metrics.jsonl,train.log}.
+Layout under `out` (committed): cells/<dataset>--<row>.json, table.md, figures. Under `runs` (checkpoints, not
+committed): <dataset>--<row>/{search.pt,best.pt,members.md,members.json,curves/,train.log,cpu_seconds}.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from seqgen.core.signals import die_with_parent
-from seqgen.experiments.grid import Cell, Grid, Row, output_row, task_of
+from seqgen.experiments.grid import Cell, Grid, Row, output_row, output_source, task_of
 from seqgen.runtime import log
+
+_WARNED: set[Path] = set()
 
 
 def result_path(out: Path, cell: Cell) -> Path:
     return out / "cells" / f"{cell.key}.json"
 
 
+def check_record(record: Any, cell: Cell) -> str | None:
+    """What is wrong with a cell's record (None if nothing): its type, cell name, status, and an ok cell's scores."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(record, dict):
+        return f"expected a JSON object, found {type(record).__name__}"
+    if record.get("cell") != cell.key:
+        return f"its cell is {str(record.get('cell'))[:40]!r}, not {cell.key!r}"
+    if record.get("status") not in ("ok", "diverged", "error"):
+        return f"unknown status {str(record.get('status'))[:40]!r}"
+    if record["status"] != "ok":
+        return None
+    test = record.get("test")
+    if not isinstance(test, dict) or not all(number(test.get(k)) for k in ("score", "min", "max")):
+        return "its test scores are missing or not numbers"
+    if not isinstance(test.get("unit"), str) or not number(record.get("best_valid")):
+        return "its test unit or best validation score is missing"
+    if test.get("estimator", "exact") != "exact" and not all(number(test.get(k)) for k in ("lower", "stderr")):
+        return "its AIS bracket (lower, stderr) is missing or not numbers"
+    return None
+
+
 def read_result(out: Path, cell: Cell) -> dict[str, Any] | None:
-    """The finished cell's record, or None if it has not finished."""
+    """The finished cell's record, or None if it has not finished; a damaged record is reported in one line (once)
+    and counts as not finished, so the cell is computed again."""
     path = result_path(out, cell)
-    return json.loads(path.read_text()) if path.is_file() else None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeError, ValueError, RecursionError) as exc:
+        problem = f"not readable JSON ({type(exc).__name__})"
+    else:
+        problem = check_record(record, cell)
+        if problem is None:
+            return record
+    if path not in _WARNED:
+        _WARNED.add(path)
+        log.warning("%s: %s; the cell will be computed again", path, problem)
+    return None
 
 
 def best_row(grid: Grid, out: Path, dataset: str) -> tuple[Row, dict[str, Any]] | None:
@@ -37,11 +76,30 @@ def best_row(grid: Grid, out: Path, dataset: str) -> tuple[Row, dict[str, Any]] 
     records = [(row, read_result(out, Cell(dataset, row.key))) for row in grid.rows(task_of(dataset))]
     if any(r is None for _, r in records):
         return None
-    scored = [(row, r) for row, r in records if r["status"] == "ok" and r["best_valid"] is not None]
+    scored = [(row, r) for row, r in records if r["status"] == "ok"]
     if not scored:
         return None
     better = min if task_of(dataset) == "text" else max
     return better(scored, key=lambda rr: rr[1]["best_valid"])
+
+
+def source_row(grid: Grid, out: Path, cell: Cell) -> Row | None:
+    """The ablation row an output-model cell trains with: SGD, or the best row (None until that is known)."""
+    rows = {r.key: r for r in grid.rows(task_of(cell.dataset))}
+    kind, sgd = output_source(cell.row)
+    if sgd:
+        return output_row(rows["sgd"], kind, cell.row)
+    best = best_row(grid, out, cell.dataset)
+    return None if best is None else output_row(best[0], kind, cell.row)
+
+
+def same_as(grid: Grid, out: Path, cell: Cell) -> Cell | None:
+    """The SGD output cell that a best-row output cell duplicates when the best row is SGD, else None."""
+    kind, sgd = output_source(cell.row)
+    if not cell.row.startswith("out-") or sgd:
+        return None
+    best = best_row(grid, out, cell.dataset)
+    return Cell(cell.dataset, f"out-{kind}-sgd") if best is not None and best[0].key == "sgd" else None
 
 
 def cell_spec(grid: Grid, cell: Cell, row: Row, out: Path, runs: Path, seed: int, device: str,
@@ -70,44 +128,49 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def pending_cells(grid: Grid, out: Path) -> list[Cell]:
-    """Cells without a result yet: ablation cells, and output cells (kind "rnn" is the best row itself)."""
-    cells = [c for c in grid.ablation_cells() if read_result(out, c) is None]
-    for dataset in grid.datasets:
-        cells += [Cell(dataset, f"out-{k}") for k in grid.output_kinds(dataset) if k != "rnn"
-                  and read_result(out, Cell(dataset, f"out-{k}")) is None]  # fmt: skip
-    return cells
+    """Cells without a valid result yet, in the grid's order (a best-row cell that duplicates its SGD cell is none)."""
+    return [c for c in grid.cells() if read_result(out, c) is None and same_as(grid, out, c) is None]
+
+
+@dataclass
+class GridRun:
+    """What a run of the grid did: the cells it finished, those whose worker failed, those recorded as errors."""
+
+    done: list[Cell] = field(default_factory=list)
+    failed: list[Cell] = field(default_factory=list)
+    errors: list[Cell] = field(default_factory=list)
+    not_run: list[Cell] = field(default_factory=list)
 
 
 def run_grid(
     grid: Grid, out: Path, runs: Path, *, jobs: int | None = None, seed: int = 0, device: str = "cpu",
     command: str = "", on_cell: Callable[[Cell, dict[str, Any]], None] | None = None,
-) -> list[Cell]:  # fmt: skip
-    """Run the missing cells of `grid` with `jobs` processes (default: one per core); return the cells run."""
+) -> GridRun:  # fmt: skip
+    """Run the missing cells of `grid`, `jobs` processes at a time (default: one per core), in the grid's order."""
     jobs = jobs or os.cpu_count() or 1
-    todo = pending_cells(grid, out)
-    ablation = [c for c in todo if not c.row.startswith("out-")]
-    waiting = [c for c in todo if c.row.startswith("out-")]
-    done: list[Cell] = []
+    todo, result = pending_cells(grid, out), GridRun()
     rows = {d: {r.key: r for r in grid.rows(task_of(d))} for d in grid.datasets}
     context = multiprocessing.get_context("spawn")
     orphan_free = {"initializer": die_with_parent, "initargs": (signal.SIGKILL,)}  # workers die with this process
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **orphan_free) as pool:
         running: dict[Future, Cell] = {}
 
-        def submit(cell: Cell, row: Row, selected_from: str | None = None) -> None:
-            spec = cell_spec(grid, cell, row, out, runs, seed, device, command, selected_from)
-            running[pool.submit(_worker, spec)] = cell
+        def submit_ready() -> None:
+            for cell in list(todo):
+                if len(running) >= jobs:
+                    return
+                if same_as(grid, out, cell) is not None:
+                    todo.remove(cell)
+                    continue
+                row = rows[cell.dataset].get(cell.row) or source_row(grid, out, cell)
+                if row is None:
+                    continue  # waits for its dataset's ablation rows
+                todo.remove(cell)
+                chosen = None if cell.row in rows[cell.dataset] else _source_key(row, rows[cell.dataset])
+                spec = cell_spec(grid, cell, row, out, runs, seed, device, command, chosen)
+                running[pool.submit(_worker, spec)] = cell
 
-        def release_outputs() -> None:
-            for cell in list(waiting):
-                best = best_row(grid, out, cell.dataset)
-                if best is not None:
-                    waiting.remove(cell)
-                    submit(cell, output_row(best[0], cell.row.removeprefix("out-")), best[0].key)
-
-        for cell in ablation:
-            submit(cell, rows[cell.dataset][cell.row])
-        release_outputs()
+        submit_ready()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -116,19 +179,31 @@ def run_grid(
                     record = future.result()
                 except Exception as exc:  # noqa: BLE001 - one failed cell must not stop the grid
                     log.error("%s: failed (%s: %s); rerun to retry", cell.key, type(exc).__name__, exc)
+                    result.failed.append(cell)
                     continue
-                done.append(cell)
-                log.info("%s: %s", cell.key, _summary(record))
+                (result.errors if record["status"] == "error" else result.done).append(cell)
+                log.info("%s: %s", cell.key, summary(record))
                 if on_cell is not None:
                     on_cell(cell, record)
-            release_outputs()
-    for cell in waiting:
+            submit_ready()
+    for cell in todo:
         log.warning("%s: not run (no ablation row of %s finished with a score)", cell.key, cell.dataset)
-    return done
+    result.not_run = todo
+    return result
 
 
-def _summary(record: dict[str, Any]) -> str:
+def _source_key(row: Row, ablation: dict[str, Row]) -> str:
+    """The key of the ablation row whose options an output row took."""
+    base = {k: v for k, v in row.options.items() if k != "model"}
+    return next(key for key, r in ablation.items() if r.options == base)
+
+
+def summary(record: dict[str, Any]) -> str:
+    """One line: the test score with its range over seeds, and the CPU time; or the status and why."""
     test = record.get("test")
+    if record["status"] == "error":
+        return f"error: {record.get('error', '')}"
     if record["status"] != "ok" or not test:
         return f"{record['status']} {record.get('error', '')}".strip()
-    return f"test {test['score']:.4f} {test['unit']}, {record['train_seconds']:.0f} s training"
+    return (f"test {test['score']:.4f} {test['unit']} (seeds {test['min']:.4f}..{test['max']:.4f}), "
+            f"lr {record['selected']['lr']:.4g}, {record['cpu_seconds'] / 3600:.2f} CPU-h")  # fmt: skip

@@ -1,27 +1,51 @@
-"""The grid's Markdown table: test score per row (ablation rows, then output models) and dataset, with the
-budget of each column and the row each output model took its settings from."""
+"""The grid's Markdown tables: the test score (mean over the selected setting's seeds, their range) per row and
+dataset with the search behind it; then the cells beside the papers' numbers they target."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from seqgen.experiments.grid import OUTPUT_LABELS, TITLES, Cell, Grid, task_of
-from seqgen.experiments.runner import best_row, read_result
+from seqgen.experiments.grid import TITLES, Cell, Grid, output_source, task_of
+from seqgen.experiments.runner import best_row, read_result, same_as
+
+# Test log-likelihood per frame (nats; PTB: bits/char) that issue 17 sets as targets, from shared/PAPERS.md.
+TARGETS = [
+    ("best plain-RNN row ≥ HF RNN (2012)", "out-rnn",
+     {"jsb": -8.58, "nottingham": -3.89, "musedata": -7.19, "piano-midi": -7.66, "ptb-char": 1.45}),
+    ("+ C row ≥ Pascanu et al. 2013 MSGD+C", "clip", {"nottingham": -3.48, "musedata": -7.00, "piano-midi": -7.53}),
+    ("RNN-NADE, best row ≥ HF RNN-NADE (2012)", "out-rnn-nade",
+     {"jsb": -5.56, "nottingham": -2.31, "musedata": -5.60, "piano-midi": -7.05}),
+    ("RNN-RBM, best row ≥ RNN-RBM (2012)", "out-rnn-rbm",
+     {"jsb": -6.27, "nottingham": -2.39, "musedata": -6.01, "piano-midi": -7.09}),
+]  # fmt: skip
+
+
+def _n(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}".replace("-", "−")
 
 
 def cell_text(record: dict[str, Any] | None) -> str:
-    """A cell's test score (−8.71, or 1.52 for bits/char; for AIS ± stderr, the reverse-AIS bound and the frames
-    scored), or why it has none."""
+    """E.g. "−8.712 [−8.731, −8.694]" (mean over seeds [range]); for AIS also the reverse-AIS mean and the frames; or
+    "not run", or the status."""
     if record is None:
         return "not run"
     if record["status"] != "ok":
         return record["status"]
     test = record["test"]
-    text = f"{test['score']:.3f}"
+    text = f"{_n(test['score'])} [{_n(test['min'])}, {_n(test['max'])}]"
     if test.get("estimator", "exact") != "exact":
-        text += f" ± {test['stderr']:.3f} ({test['estimator']}; reverse {test['lower']:.3f}; {test['frames']:,} frames)"
-    return text.replace("-", "−")
+        text += f" (AIS; reverse {_n(test['lower'])}; {test.get('frames') or 0:,} frames)"
+    return text
+
+
+def search_text(record: dict[str, Any] | None) -> str:
+    """The selected ε, best epochs and whether the seeds stopped by patience: "ε 0.058, epochs 23/25, patience"."""
+    if record is None or record["status"] != "ok":
+        return ""
+    s = record["selected"]
+    how = "patience" if s["stopped_by_patience"] else "cap"
+    return f"ε {s['lr']:.3g}, best epochs {'/'.join(map(str, s['best_epochs']))}, {how}"
 
 
 def rows_of(grid: Grid) -> list[tuple[str, str]]:
@@ -30,41 +54,75 @@ def rows_of(grid: Grid) -> list[tuple[str, str]]:
     for dataset in grid.datasets:
         for row in grid.rows(task_of(dataset)):
             seen.setdefault(row.key, row.label)
-    outputs = {k for d in grid.datasets for k in grid.output_kinds(d)}
-    return [*seen.items(), *((f"out-{k}", f"{OUTPUT_LABELS[k]}, best settings") for k in OUTPUT_LABELS if k in outputs)]
+    if any(grid.output_kinds(d) for d in grid.datasets):
+        seen["out-rnn"] = "RNN (Bernoulli), best row"
+    labels = {"rnn-nade": "RNN-NADE", "rnn-rbm": "RNN-RBM"}
+    for dataset in grid.datasets:
+        for cell in grid.output_cells(dataset):
+            kind, sgd = output_source(cell.row)
+            seen.setdefault(cell.row, f"{labels[kind]}, {'SGD' if sgd else 'best row'}")
+    return list(seen.items())
+
+
+def applies(grid: Grid, dataset: str, key: str) -> bool:
+    """Whether row `key` has a cell on `dataset` (output models only on music)."""
+    return not key.startswith("out-") or bool(grid.output_kinds(dataset))
 
 
 def record_of(grid: Grid, out: Path, dataset: str, row: str) -> dict[str, Any] | None:
-    """The record shown at (row, dataset): the RNN (Bernoulli) output row is the best ablation row's cell."""
+    """The record shown at (row, dataset): "out-rnn" is the best ablation row's cell; a best-row output cell whose
+    best row is SGD is its SGD cell."""
     if row == "out-rnn":
         best = best_row(grid, out, dataset)
         return None if best is None else best[1]
-    return read_result(out, Cell(dataset, row))
+    cell = Cell(dataset, row)
+    return read_result(out, same_as(grid, out, cell) or cell)
 
 
 def markdown_table(grid: Grid, out: Path) -> str:
-    """The table with a header of dataset titles and units, the selected rows, and the budgets below."""
+    """The results table, the search behind each cell, the targets beside the cells, and the budgets."""
     datasets = grid.datasets
     units = {d: "bits/char ↓" if task_of(d) == "text" else "nats/frame ↑" for d in datasets}
-    lines = [
-        "| row | " + " | ".join(f"{TITLES.get(d, d)} ({units[d]})" for d in datasets) + " |",
-        "|---|" + "---|" * len(datasets),
-    ]
+    head = ["| row | " + " | ".join(f"{TITLES.get(d, d)} ({units[d]})" for d in datasets) + " |",
+            "|---|" + "---|" * len(datasets)]  # fmt: skip
+    lines, searches = list(head), [head[0].replace("| row |", "| row (selected ε, best epochs, stop) |"), head[1]]
     for key, label in rows_of(grid):
-        texts = []
-        for dataset in datasets:
-            if key.startswith("out-") and key.removeprefix("out-") not in grid.output_kinds(dataset):
-                texts.append("n/a")
-            else:
-                texts.append(cell_text(record_of(grid, out, dataset, key)))
+        records = [record_of(grid, out, d, key) if applies(grid, d, key) else None for d in datasets]
+        texts = [cell_text(r) if applies(grid, d, key) else "n/a" for d, r in zip(datasets, records)]
         lines.append(f"| {label} | " + " | ".join(texts) + " |")
-    notes = ["", "Best ablation row by validation score (the settings of the output-model rows):"]
+        searches.append(f"| {label} | " + " | ".join(search_text(r) for r in records) + " |")
+    said = (
+        "Test: mean over the seeds of the setting selected on validation [their range]. Best ablation row by "
+        "validation score (the settings of the best-row output models):"
+    )
+    notes = ["", said]
     for dataset in datasets:
         best = best_row(grid, out, dataset)
-        chosen = "not yet known" if best is None else f"{best[0].label} (valid {best[1]['best_valid']:.3f})"
+        chosen = "not yet known" if best is None else f"{best[0].label} (valid {_n(best[1]['best_valid'])})"
         notes.append(f"- {TITLES.get(dataset, dataset)}: {chosen}")
+    notes += ["", "The search behind each cell:", "", *searches, "", "Beside the targets (issue 17):", ""]
+    notes += _targets(grid, out)
     notes += ["", "Budget per cell (every row of a column has the same):"]
     for dataset in datasets:
         unit = "characters" if task_of(dataset) == "text" else "frames"
         notes.append(f"- {TITLES.get(dataset, dataset)}: {grid.budgets[dataset].describe(unit)}")
     return "\n".join(lines + notes) + "\n"
+
+
+def _targets(grid: Grid, out: Path) -> list[str]:
+    """One line per target: the paper's number and ours at (row, dataset), for the datasets of the grid."""
+    datasets = [d for d in grid.datasets if any(d in t for _, _, t in TARGETS)]
+    lines = ["| target | " + " | ".join(TITLES.get(d, d) for d in datasets) + " |", "|---|" + "---|" * len(datasets)]
+    for label, key, target in TARGETS:
+        texts = []
+        for d in datasets:
+            if d not in target:
+                texts.append("")
+                continue
+            record = record_of(grid, out, d, key)
+            ours = "not run" if record is None else record["status"]
+            if record is not None and record["status"] == "ok":
+                ours = _n(record["test"]["score"])
+            texts.append(f"{_n(target[d], 2)} / ours {ours}")
+        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    return lines

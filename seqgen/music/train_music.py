@@ -152,10 +152,17 @@ def search_music(dataset, configs: RunConfigs, out_dir: str | Path, search, *, r
     task = MusicTask(dataset, model_config.kind, train, valid_ais_runs=valid_ais_runs,
                      valid_ais_steps=valid_ais_steps, transpose=transpose)  # fmt: skip
 
+    restored = resume and (Path(out_dir) / "search.pt").is_file()  # its weights replace the pretrained ones
+    pretrained: dict[int, dict] = {}  # by initialisation seed: members of one seed pretrain to the same weights
+
     def make_model() -> MusicModel:
+        seed = torch.initial_seed()  # the member's seed, set by the population before each call
         model = MusicModel(model_config)
-        if pretrain_epochs > 0:
-            pretrain_conditional(model, dataset.splits["train"], pretrain_epochs, seed=train.seed)
+        if pretrain_epochs > 0 and not restored:
+            if seed not in pretrained:
+                pretrain_conditional(model, dataset.splits["train"], pretrain_epochs, seed=train.seed)
+                pretrained[seed] = {k: v.clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(pretrained[seed])
         return model
 
     base = MemberSpec(seed=train.seed, lr=optim.lr, momentum=optim.momentum, clip=train.clip, l1=train.l1)
