@@ -7,7 +7,6 @@ Exit statuses follow the shell's convention, 128 + the signal's number: 130 afte
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -89,6 +88,8 @@ def die_with_parent(signum: int = signal.SIGKILL) -> None:
     thread that watches the parent's pid. A parent already gone (reparented to init) sends it at once."""
     parent = os.getppid()
     if sys.platform.startswith("linux"):
+        import ctypes  # here: the command line imports this module on every start
+
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
