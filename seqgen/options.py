@@ -1,5 +1,6 @@
-"""The training contract: every training option declared once, with its help, choices, range and the products
-it applies to, and the one way options become a run's settings (`training_options`).
+"""The training contract: the options every product shares, assembled with each product's own (declared in
+seqgen/music/options.py and seqgen/text/options.py), and the one way options become a run's settings
+(`training_options`).
 
 Commands are built from lists of `Opt` (see `command`), so `train`, `train-music`, `train-text`, `seqgen
 reproduce` and the scripts share one definition of `--lr`. An option that belongs to one product carries
@@ -13,23 +14,18 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from seqgen.errors import SeqgenError
+from seqgen.music import options as music
+from seqgen.music.options import MAX_FRAMES, MIDI_INPUT, MUSIC_DATA  # noqa: F401 - the CLI takes them from here
+from seqgen.option_spec import MUSIC, TEXT, Choice, D, M, O, Opt, T, _flag, _o  # noqa: F401 - likewise
+from seqgen.text import options as text
 
 PRODUCT_CONFIGS = {"music": "seqgen.music.configs", "text": "seqgen.text.configs"}
-
-
-class Choice(str, Enum):
-    """Base of the option enums: the CLI shows the values, the code receives plain strings."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 Cell = Choice("Cell", {v: v for v in ("tanh", "relu", "sigmoid", "lstm", "gru")})
@@ -38,58 +34,10 @@ Optimizer = Choice("Optimizer", {v: v for v in ("nesterov", "sgd", "adam")})
 LrSchedule = Choice("LrSchedule", {v: v for v in ("constant", "exponential", "step")})
 MomentumSchedule = Choice("MomentumSchedule", {v: v for v in ("constant", "sutskever")})
 Device = Choice("Device", {v: v for v in ("auto", "cpu", "cuda")})
-ModelKind = Choice("ModelKind", {v: v for v in ("rnn-nade", "rnn-rbm", "rnn")})
-Preset = Choice("Preset", {v: v for v in ("paper-nade", "paper-rbm", "paper-rnn", "gru-nade")})
-WeightInit = Choice("WeightInit", {v: v for v in ("default", "small")})
-NoteOrder = Choice("NoteOrder", {v: v for v in ("ascending", "descending")})
-TokenizerKind = Choice("TokenizerKind", {v: v for v in ("char", "word", "sentencepiece")})
-SpModel = Choice("SpModel", {v: v for v in ("unigram", "bpe")})
 Split = Choice("Split", {v: v for v in ("train", "valid", "test")})
 TaskName = Choice("TaskName", {v: v for v in ("music", "text")})
 
-MUSIC, TEXT = frozenset({"music"}), frozenset({"text"})
-MUSIC_DATA = "jsb, nottingham, musedata, piano-midi, bach-chorales, or a PATH (MIDI folder or file, .pickle, .mat)"
-
-
-@dataclass(frozen=True)
-class Opt:
-    """One CLI option: Python name, type, default, help, and the products it applies to (None: all)."""
-
-    name: str
-    type: Any
-    default: Any
-    help: str
-    flags: tuple[str, ...] = ()
-    tasks: frozenset[str] | None = None
-    panel: str | None = None
-    argument: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def flag(self) -> str:
-        """The name users type, e.g. --gibbs-steps."""
-        return self.flags[0].split("/")[0] if self.flags else "--" + self.name.replace("_", "-")
-
-    def parameter(self) -> inspect.Parameter:
-        """This option as a typer-annotated keyword parameter."""
-        maker = typer.Argument if self.argument else typer.Option
-        info = maker(*self.flags, help=self.help, rich_help_panel=self.panel, **self.extra)
-        return inspect.Parameter(
-            self.name, inspect.Parameter.KEYWORD_ONLY, default=self.default, annotation=Annotated[self.type, info]
-        )
-
-
-def _o(name, type_, default, help_, *flags, tasks=None, panel=None, **extra) -> Opt:
-    return Opt(name, type_, default, help_, flags, tasks, panel, False, extra)
-
-
-def _flag(name, help_, *flags, tasks=None, panel=None) -> Opt:
-    """A boolean switch shown as --name only (no <bool> value)."""
-    return Opt(name, bool, False, help_, flags or ("--" + name.replace("_", "-"),), tasks, panel)
-
-
 # ---- the options, grouped as `--help` shows them ------------------------------------------------------
-M, O, T, D = "Model", "Optimisation", "Training", "Data"
 SEED = _o("seed", int, 0, "Random seed: the same seed and options give the same result.")
 DEVICE = _o("device", Device, Device.auto, "Where to compute: auto picks cuda when a GPU is present.")
 OUT_RUN = _o("out", Path, Path("runs/run"), "Folder for best.pt, last.pt and metrics.jsonl. A symlink given as OUT "
@@ -98,14 +46,8 @@ THREADS = _o("threads", int, 1, "Intra-op torch threads of this process (of each
              "these small models on a shared CPU; raise it for large batches on idle cores.", min=1, max=1024)
 
 MODEL_OPTS = [
-    _o("preset", Preset | None, None, "Paper sizes: paper-nade/-rbm/-rnn = RNN 100 + NADE/RBM 150; gru-nade = "
-       "GRU 200 + NADE 200, dropout 0.3. Other model options override it. Default: paper-nade.", tasks=MUSIC, panel=M),
-    _o("model", ModelKind | None, None, "Per-frame distribution: rnn-nade, rnn-rbm, or rnn (independent notes). "
-       "Default: the preset's.", tasks=MUSIC, panel=M),
     _o("hidden", int | None, None, "Recurrent units (size of u_t).",
        "--hidden", "--rnn-hidden", panel=M, min=1),
-    _o("cond_hidden", int | None, None, "Hidden units H of the NADE or RBM. Default: the preset's (150).",
-       tasks=MUSIC, panel=M, min=1),
     _o("cell", Cell | None, None, "Recurrent unit. Default: music the preset's (tanh), text tanh.", panel=M),
     _o("leaky", bool | None, None, "Leaky integration with a learned leak per unit (tanh, relu, sigmoid). "
        "Default: on for tanh, relu and sigmoid units, off for LSTM and GRU.", "--leaky/--no-leaky", panel=M),
@@ -118,25 +60,11 @@ MODEL_OPTS = [
        "Default: 1.", panel=M, min=0.0),
     _o("dropout", float | None, None, "Dropout on the recurrent outputs. Default: music the preset's, text 0.",
        panel=M, min=0.0, max=0.99),
-    _o("cd_k", int | None, None, "Gibbs steps of CD-k training (RNN-RBM). Default: 15.", tasks=MUSIC, panel=M, min=1),
-    _o("weight_init", WeightInit | None, None, "small: the 2012 RNN-RBM tutorial's initialisation (conditional "
-       "weights N(0, 0.01²), RNN weights N(0, 1e-4²), zero biases); default: PyTorch's and the core's. "
-       "Default: the preset's (small for paper-rbm).", tasks=MUSIC, panel=M),
-    _o("note_order", NoteOrder | None, None, "Order of a NADE's notes within a frame; descending (highest first) "
-       "lets `seqgen harmonize` sample exactly under a fixed top voice. Default: ascending.", tasks=MUSIC, panel=M),
-    _o("embedding", int | None, None, "Token embedding size.", tasks=TEXT, panel=M, min=1),
 ]
 OPTIM_OPTS = [
     _o("optimizer", Optimizer | None, None, "nesterov: the simplified Nesterov momentum of Bengio et al. 2013; "
        "sgd: classical momentum; adam.", panel=O),
     _o("lr", float | None, None, "Learning rate ε (at epoch 0).", panel=O, min=0.0),
-    _o("lr_range", str | None, None, "Learning-rate search LOW:HIGH (e.g. 0.03:3): --trials rates log-spaced in it "
-       "× --seeds seeds train as one population with successive halving (rungs at epochs 5, 15, 45 keep the best "
-       "third); OUT gets members.md/.json, curves/ and best.pt (the best member's). Default: no search.",
-       tasks=MUSIC, panel=O),
-    _o("trials", int, 8, "Learning rates of a --lr-range search.", tasks=MUSIC, panel=O, min=1),
-    _o("seeds", int, 2, "Initialisation seeds per learning rate of a --lr-range search (--seed, --seed + 1, ...).",
-       tasks=MUSIC, panel=O, min=1),
     _o("momentum", float | None, None, "Momentum μ (μ_max under the sutskever schedule).", panel=O, min=0.0,
        max=0.9999),
     _o("momentum_schedule", MomentumSchedule | None, None, "constant μ, or sutskever: μ_t = min(1 − 2^(−1 − "
@@ -155,14 +83,6 @@ TRAIN_OPTS = [
        panel=T, min=1),
     _o("patience", int | None, None, "Stop after this many epochs without a better validation score; 0 never "
        "stops early.", panel=T, min=0),
-    _o("transpose", int, 0, "Augment: shift each training piece by a random number of semitones in ±K.",
-       tasks=MUSIC, panel=T, min=0, max=24),
-    _o("pretrain_epochs", int | None, None, "Epochs of CD/NLL training of the NADE or RBM alone on single frames "
-       "before the RNN (the 2012 paper's pretraining). Default: 60 for an RNN-RBM, 0 otherwise.",
-       tasks=MUSIC, panel=T, min=0),
-    _o("valid_ais_runs", int, 8, "RNN-RBM validation: AIS runs per frame (its ranking of models matches a "
-       "1,000-step reference: results/bench_ais.json).", tasks=MUSIC, panel=T, min=2),
-    _o("valid_ais_steps", int, 20, "RNN-RBM validation: AIS steps per run.", tasks=MUSIC, panel=T, min=1),
     SEED,
     DEVICE,
     THREADS,
@@ -177,30 +97,6 @@ TRAIN_OPTS = [
 DATA_OPTS = [
     _o("data", str | None, None, f"Training data: {MUSIC_DATA}; or ptb / ptb-char (text). "
        "Default: the embedded bach-chorales.", panel=D),  # train-text and train-music show DATA_HELP
-    _o("text", Path | None, None, "Train a language model on this UTF-8 text file.", tasks=TEXT, panel=D),
-    _o("valid", Path | None, None, "Validation text file. Default: the tail of --text.", tasks=TEXT, panel=D),
-    _o("valid_fraction", float, 0.1, "Share of --text held out for validation when --valid is absent.",
-       tasks=TEXT, panel=D, min=0.001, max=0.5),
-    _o("data_dir", Path | None, None, "Folder holding the PTB files. Default: $SEQGEN_DATA_DIR, then the cache.",
-       tasks=TEXT, panel=D),
-    _o("tokenizer", TokenizerKind | None, None, "Text units. Default: char, or word for ptb.", tasks=TEXT, panel=D),
-    _o("vocab_size", int | None, None, "Sentencepiece pieces (default 1000) or most frequent words kept.",
-       tasks=TEXT, panel=D, min=2),
-    _o("sp_model", SpModel, SpModel.unigram, "Sentencepiece model type.", tasks=TEXT, panel=D),
-]
-MAX_FRAMES = _o("max_frames", int, 1_000_000, "Refuse MIDI files longer than this many frames (before reading them "
-                "into memory; the longest Piano-midi.de piece has about 25,000 at 100 frames/s).",
-                tasks=MUSIC, panel=D, min=1)
-MIDI_INPUT = [
-    _o("steps_per_quarter", int | None, None, "MIDI input: frames per quarter note. Default: 4 (16th notes).",
-       tasks=MUSIC, panel=D, min=1),
-    _o("fs", float | None, None, "MIDI input: frames per second instead of a beat grid.", tasks=MUSIC, panel=D,
-       min=0.01, max=10000.0),
-    _flag("sustain", "MIDI input: hold notes while the sustain pedal is down.", tasks=MUSIC, panel=D),
-    _flag("include_drums", "MIDI input: keep drum notes (channel 10).", tasks=MUSIC, panel=D),
-    _o("low_pitch", int, 21, "MIDI number of the roll's first column.", tasks=MUSIC, panel=D, min=0, max=127),
-    _o("n_pitches", int, 88, "Number of pitches (columns) of the roll.", tasks=MUSIC, panel=D, min=1, max=128),
-    MAX_FRAMES,
 ]
 SHARED_DEFAULTS: dict[str, Any] = {
     "optimizer": "nesterov", "leaky": "auto", "lr_step": 10, "l1": 0.0, "embedding": 64,
@@ -227,7 +123,14 @@ def with_defaults(option: Opt) -> Opt:
     return replace(option, help=f"{option.help} Default: {said}.")
 
 
-TRAIN = [with_defaults(o) for o in MODEL_OPTS + OPTIM_OPTS + TRAIN_OPTS + DATA_OPTS + MIDI_INPUT]
+# each --help panel lists the shared options, then music's, then text's
+PANELS = [
+    music.MODEL + MODEL_OPTS + text.MODEL,
+    OPTIM_OPTS + music.OPTIM,
+    TRAIN_OPTS + music.TRAIN,
+    DATA_OPTS + text.DATA + music.MIDI_INPUT,
+]
+TRAIN = [with_defaults(o) for panel in PANELS for o in panel]
 
 
 def command(options: list[Opt]) -> Callable[[Callable[[dict[str, Any]], None]], Callable[..., None]]:
