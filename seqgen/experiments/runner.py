@@ -128,8 +128,10 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def pending_cells(grid: Grid, out: Path) -> list[Cell]:
-    """Cells without a valid result yet, in the grid's order (a best-row cell that duplicates its SGD cell is none)."""
-    return [c for c in grid.cells() if read_result(out, c) is None and same_as(grid, out, c) is None]
+    """Cells without a valid result yet or recorded as an error, in the grid's order (a best-row cell that
+    duplicates its SGD cell is none)."""
+    unfinished = lambda c: (read_result(out, c) or {"status": "error"})["status"] == "error"
+    return [c for c in grid.cells() if unfinished(c) and same_as(grid, out, c) is None]
 
 
 @dataclass
@@ -182,7 +184,7 @@ def run_grid(
                     result.failed.append(cell)
                     continue
                 (result.errors if record["status"] == "error" else result.done).append(cell)
-                log.info("%s: %s", cell.key, summary(record))
+                (log.error if record["status"] == "error" else log.info)("%s: %s", cell.key, summary(record))
                 if on_cell is not None:
                     on_cell(cell, record)
             submit_ready()
