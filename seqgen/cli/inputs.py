@@ -62,3 +62,14 @@ def check_inputs(options: dict, files: dict[str, str]) -> None:
             check_input(options[name], what)
     if "data" in options:
         check_data(options["data"])
+
+
+def check_sample_length(options: dict) -> None:
+    """`--frames` and `--length` fit the fixed maximum and, for `--n` samples, the memory available now
+    (seqgen.memory), before torch is imported; `--seconds` is checked once the model's frame rate is known."""
+    from seqgen.memory import MUSIC_FRAME_BYTES, TEXT_TOKEN_BYTES, check_sample_size
+
+    if options.get("frames") is not None:
+        check_sample_size("frames", options["frames"], options["n"], MUSIC_FRAME_BYTES)
+    if options.get("length") is not None:
+        check_sample_size("length", options["length"], options["n"], TEXT_TOKEN_BYTES, "tokens")

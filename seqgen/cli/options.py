@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seqgen.memory import MAX_SAMPLE_STEPS
 from seqgen.options import (  # noqa: F401 - the CLI modules take the option table from here
     DEVICE,
     MAX_FRAMES,
@@ -36,7 +37,9 @@ SAMPLE = [
        "Default: a random seed, printed."),
     DEVICE,
     THREADS,
-    _o("frames", int | None, None, "Song length in frames, primer included. Default: 128.", tasks=MUSIC, min=1),
+    _o("frames", int | None, None, "Song length in frames, primer included. Default: 128. At most 10,000,000, and "
+       "what the memory available allows for --n songs.", tasks=MUSIC, min=1,
+       max=MAX_SAMPLE_STEPS),
     _o("seconds", float | None, None, "Song length in seconds instead of --frames.", tasks=MUSIC, min=0.01),
     _o("gibbs_steps", int | None, None, "Block-Gibbs steps per frame (RNN-RBM). Default: the checkpoint's.",
        tasks=MUSIC, min=1),
@@ -54,7 +57,8 @@ SAMPLE = [
        "General MIDI soundfont (/usr/share/sounds/sf2/FluidR3_GM.sf2, ...), else pretty_midi's TimGM6mb.sf2.",
        tasks=MUSIC),
     _o("prompt", str | None, None, "Text to continue.", tasks=TEXT),
-    _o("length", int, 200, "Tokens to generate after the prompt.", tasks=TEXT, min=1),
+    _o("length", int, 200, "Tokens to generate after the prompt. At most 10,000,000, and what the memory "
+       "available allows for --n texts.", tasks=TEXT, min=1, max=MAX_SAMPLE_STEPS),
     _o("top_k", int | None, None, "Sample among the K likeliest tokens only.", tasks=TEXT, min=1),
     MAX_FRAMES,
 ]

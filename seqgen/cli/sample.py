@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from seqgen.cli.dispatch import load_for, show
-from seqgen.cli.inputs import check_inputs
+from seqgen.cli.inputs import check_inputs, check_sample_length
 from seqgen.cli.options import SAMPLE, command
 
 
@@ -21,6 +21,7 @@ def sample(options: dict[str, Any]) -> None:
 
         options["seed"] = secrets.randbelow(2**31)
     check_inputs(options, {"model": "checkpoint file", "primer": "MIDI file", "soundfont": "soundfont file"})
+    check_sample_length(options)
     if options["model"] is None:
         from seqgen.music.sample import shipped_model
 

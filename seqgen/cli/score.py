@@ -38,7 +38,7 @@ def score(options: dict[str, Any]) -> None:
 
     with progress(transient=True) as bar:
         task = bar.add_task("score", total=None, status="")
-        outcome = spec.score(ckpt, model, options, lambda n, total: bar.update(task, advance=n))
+        outcome = spec.score(ckpt, model, options, lambda n, total: bar.update(task, advance=n, total=total))
     if options["as_json"]:
         try:
             typer.echo(json.dumps(outcome.result, allow_nan=False))

@@ -52,12 +52,14 @@ def group_sequences(
     return groups
 
 
-def pad_group(rolls: list[np.ndarray], group: list[int]) -> RollBatch:
-    """Stack rolls bool[T_i, P] of the group into a zero-padded RollBatch [B, max T_i, P]."""
-    lengths = torch.tensor([len(rolls[i]) for i in group])
+def pad_group(rolls: list[np.ndarray], group: list[int], start: int = 0, stop: int | None = None) -> RollBatch:
+    """Stack frames [start, stop) (default: all) of the group's rolls bool[T_i, P] into a zero-padded RollBatch
+    [B, T, P]; T runs to `stop` or the longest roll's end, lengths count each roll's real frames in the window."""
+    windows = [rolls[i][start:stop] for i in group]
+    lengths = torch.tensor([len(w) for w in windows])
     padded = np.zeros((len(group), int(lengths.max()), rolls[group[0]].shape[1]), dtype=np.float32)
-    for row, i in enumerate(group):
-        padded[row, : len(rolls[i])] = rolls[i]
+    for row, window in enumerate(windows):
+        padded[row, : len(window)] = window
     mask = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
     return RollBatch(torch.from_numpy(padded), mask, lengths)
 

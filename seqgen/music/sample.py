@@ -11,6 +11,7 @@ import torch
 
 from seqgen.errors import SeqgenError
 from seqgen.fileio import atomic_paths, numbered_paths
+from seqgen.memory import MUSIC_FRAME_BYTES, check_sample_size
 from seqgen.music.midi_out import kept_tempo_bpm, merged_midi_bytes, read_kept
 from seqgen.music.pianoroll import MidiReadOptions, RollFormat, midi_bytes, midi_to_roll
 from seqgen.music.render import midi_file_to_wav, write_roll_png
@@ -133,6 +134,7 @@ def sample_music(
     if seconds is not None:
         frames = max(1, round(seconds / quantisation.frame_seconds))
     frames = 128 if frames is None else frames
+    check_sample_size("seconds" if seconds is not None else "frames", frames, n, MUSIC_FRAME_BYTES)
     read = read or MidiReadOptions()
     primer_fmt = RollFormat(quantisation, low_pitch, n_pitches)
     primer_roll = None if primer is None else load_primer(primer, primer_fmt, primer_frames, read)

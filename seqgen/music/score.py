@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -40,9 +41,39 @@ class FrameScores:
     frame: Tensor
 
 
-def _gather(biases: Biases, rolls: Tensor, mask: Tensor) -> tuple[Biases, Tensor]:
-    """Keep the real frames: biases {name: [N, size]} and v [N, P] from padded [B, T, ...]."""
-    return {k: b[mask] for k, b in biases.items()}, rolls[mask]
+CHUNK_BYTES = 256 * 2**20  # working memory of one chunk of frames (its biases and the conditional's temporaries)
+
+
+class FrameChunk(NamedTuple):
+    """The real frames of one time chunk of a group: biases {name: [n, size]}, v [n, P], sequence and frame [n]."""
+
+    biases: Biases
+    v: Tensor
+    sequence: Tensor
+    frame: Tensor
+
+
+def chunk_frames(model: MusicModel, rolls: list[np.ndarray], group: list[int]) -> int:
+    """Frames per chunk so that one chunk's float32 working memory stays near CHUNK_BYTES: per frame, four copies of
+    the biases, the roll and u_t, times the densest frame's notes + 1 (NADE keeps a hidden vector per on-note)."""
+    width = sum(model.bias_split) + model.config.n_visible + model.config.recurrent.hidden_size
+    densest = max(int(rolls[i].sum(-1).max(initial=0)) for i in group)
+    return max(len(group), CHUNK_BYTES // (16 * width * (densest + 1)))
+
+
+def frame_chunks(model: MusicModel, rolls: list[np.ndarray], group: list[int]) -> Iterator[FrameChunk]:
+    """Teacher-forced biases of the group's rolls bool[T_i, P] in time chunks of at most `chunk_frames` frames,
+    the RNN state carried from chunk to chunk (each sequence starts from u_0), so memory is flat in the length."""
+    device = next(model.parameters()).device
+    step = chunk_frames(model, rolls, group) // len(group)
+    seq = torch.tensor(group, device=device)[:, None]
+    state = None
+    for start in range(0, max(len(rolls[i]) for i in group), step):
+        batch = pad_group(rolls, group, start, start + step).to(device)
+        biases, state = model.teacher_forced_biases(batch.rolls, state)
+        mask = batch.mask
+        frame = start + torch.arange(mask.shape[1], device=device).expand_as(mask)[mask]
+        yield FrameChunk({k: b[mask] for k, b in biases.items()}, batch.rolls[mask], seq.expand_as(mask)[mask], frame)
 
 
 @torch.no_grad()
@@ -56,45 +87,37 @@ def score_rolls(
     keep_frames: bool = False,
     on_batch: Callable[[int], None] | None = None,
 ) -> dict:
-    """Score rolls bool[T_i, P] (time-major) under `model`, each sequence from u_0 with teacher forcing.
+    """Score rolls bool[T_i, P] (time-major) under `model`, each sequence from u_0 with teacher forcing, in chunks
+    of frames (`frame_chunks`) so that memory does not grow with the length.
 
     Returns a dict with `log_likelihood_per_frame`, its `stderr` (0 when exact; independent frame errors add in
     quadrature), `lower` and `upper` (per-frame means of the conditional's bracketing estimates; equal to the
     log-likelihood when exact), `frames`, `sequences`, `frame_accuracy` (None when not asked), `seconds`, the
     conditional's `estimator` and settings (`describe()`), and, with keep_frames, `per_frame` (a FrameScores).
-    `on_batch(frames)` is called after each batch (progress bars).
+    `on_batch(frames)` is called after each chunk (progress bars).
     """
     started = time.perf_counter()
     model.eval()
-    device = next(model.parameters()).device
     cond = model.conditional
     totals = dict.fromkeys(("ll", "var", "lower", "upper", "tp", "fp", "fn"), 0.0)
     n = 0
     kept: list[tuple[Tensor, ...]] = []
     for group in group_sequences([len(r) for r in rolls], batch_size):
-        batch = pad_group(rolls, group).to(device)
-        biases, _ = model.teacher_forced_biases(batch.rolls)
-        frame_biases, v = _gather(biases, batch.rolls, batch.mask)
-        ll = cond.log_likelihood(v, frame_biases, generator)
-        for key, part in (
-            ("ll", ll.value),
-            ("var", ll.stderr.pow(2)),
-            ("lower", ll.lower),
-            ("upper", ll.upper),
-        ):
-            totals[key] += float(part.double().sum())
-        n += v.shape[0]
-        if frame_accuracy:
-            guess = cond.sample(frame_biases, generator)
-            totals["tp"] += float((guess * v).sum())
-            totals["fp"] += float((guess * (1 - v)).sum())
-            totals["fn"] += float(((1 - guess) * v).sum())
-        if keep_frames:
-            seq = torch.tensor(group, device=device)[:, None].expand_as(batch.mask)[batch.mask]
-            frame = torch.arange(batch.mask.shape[1], device=device).expand_as(batch.mask)[batch.mask]
-            kept.append(tuple(t.cpu() for t in (*ll, seq, frame)))
-        if on_batch is not None:
-            on_batch(v.shape[0])
+        for chunk in frame_chunks(model, rolls, group):
+            v = chunk.v
+            ll = cond.log_likelihood(v, chunk.biases, generator)
+            for key, part in (("ll", ll.value), ("var", ll.stderr.pow(2)), ("lower", ll.lower), ("upper", ll.upper)):
+                totals[key] += float(part.double().sum())
+            n += v.shape[0]
+            if frame_accuracy:
+                guess = cond.sample(chunk.biases, generator)
+                totals["tp"] += float((guess * v).sum())
+                totals["fp"] += float((guess * (1 - v)).sum())
+                totals["fn"] += float(((1 - guess) * v).sum())
+            if keep_frames:
+                kept.append(tuple(t.cpu() for t in (*ll, chunk.sequence, chunk.frame)))
+            if on_batch is not None:
+                on_batch(v.shape[0])
     hits = totals["tp"] + totals["fp"] + totals["fn"]
     frames = max(n, 1)
     result = {

@@ -19,17 +19,22 @@ PER_FRAME = "−log p of each note's frame given the past (nats per frame, AIS e
 
 @torch.no_grad()
 def note_surprise(model, roll: np.ndarray, generator: torch.Generator | None = None) -> tuple[np.ndarray, str]:
-    """(surprise float[T, P]: nats where a note sounds, NaN elsewhere; what the number is)."""
-    param = next(model.parameters())
-    v = torch.as_tensor(np.asarray(roll, dtype=bool), device=param.device).to(param.dtype)
-    biases = {k: b[0] for k, b in model.teacher_forced_biases(v[None])[0].items()}
+    """(surprise float32[T, P]: nats where a note sounds, NaN elsewhere; what the number is), computed over
+    chunks of frames with the RNN state carried (seqgen.music.score.frame_chunks), so memory is flat in T."""
+    from seqgen.music.score import frame_chunks
+
+    roll = np.asarray(roll, dtype=bool)
     cond = model.conditional
-    if isinstance(cond, NADE):
-        per_note, unit = F.softplus(-cond.logits(v, biases)), PER_NOTE  # −log σ(logit) of an on-note
-    elif isinstance(cond, Bernoulli):
-        per_note, unit = F.softplus(-biases["b_v"]), PER_NOTE
-    else:
-        frame = -cond.log_likelihood(v, biases, generator).value
-        per_note, unit = frame[:, None].expand_as(v), PER_FRAME
-    out = per_note.double().cpu().numpy()
-    return np.where(np.asarray(roll, dtype=bool), out, np.nan), unit
+    out = np.full(roll.shape, np.nan, dtype=np.float32)
+    unit = PER_NOTE if isinstance(cond, (NADE, Bernoulli)) else PER_FRAME
+    for chunk in frame_chunks(model, [roll], [0]):
+        v, biases = chunk.v, chunk.biases
+        if isinstance(cond, NADE):
+            per_note = F.softplus(-cond.logits(v, biases))  # −log σ(logit) of an on-note
+        elif isinstance(cond, Bernoulli):
+            per_note = F.softplus(-biases["b_v"])
+        else:
+            per_note = (-cond.log_likelihood(v, biases, generator).value)[:, None].expand_as(v)
+        frames = chunk.frame.cpu().numpy()
+        out[frames] = np.where(roll[frames], per_note.float().cpu().numpy(), np.nan)
+    return out, unit

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import torch
 from torch import Tensor, nn
 
 from seqgen.core.population import MemberEmbedding, MemberLinear
@@ -60,14 +59,3 @@ class TextLM(nn.Module):
         """One token per sequence, ids [B] → (logits [(N,) B, V], state)."""
         h, state = self.rnn.step(self.embedding(ids), state)
         return self.output(h), state
-
-
-@torch.no_grad()
-def sequence_nll_bits(model: TextLM, ids: Tensor, start: int, chunk: int = 1024) -> float:
-    """Total −log2 p of ids [N] read in order from the zero state, the first token given `start`."""
-    inputs = torch.cat([ids.new_tensor([start]), ids[:-1]])
-    state, total = None, 0.0
-    for i in range(0, len(ids), chunk):
-        logits, state, _ = model(inputs[i : i + chunk].unsqueeze(0), state)
-        total += float(nn.functional.cross_entropy(logits[0], ids[i : i + chunk], reduction="sum"))
-    return total / LN2

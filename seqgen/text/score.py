@@ -9,11 +9,15 @@ state with no context cut, so the figures are exact for the model.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 
 import torch
+from torch import nn
 
-from seqgen.text.model import TextLM, sequence_nll_bits
-from seqgen.text.tokenizer import Tokenizer
+from seqgen.text.model import LN2, TextLM
+from seqgen.text.tokenizer import CharTokenizer, Tokenizer
+
+PIECE_CHARS = 1 << 20  # characters tokenized and scored at a time: memory stays flat in the text's length
 
 
 def count_words(text: str) -> int:
@@ -21,15 +25,44 @@ def count_words(text: str) -> int:
     return len(text.split()) + text.count("\n")
 
 
-def score_text(model: TextLM, tokenizer: Tokenizer, text: str) -> dict[str, float | int]:
-    """Exact bits per character, per-token and per-word perplexity of `text` under `model`."""
+def text_pieces(text: str, tokenizer: Tokenizer, size: int = PIECE_CHARS) -> Iterator[str]:
+    """`text` cut into consecutive pieces of about `size` characters whose encodings, joined, are the encoding of
+    the whole: each piece ends after a newline (a longer line stays whole), or anywhere for a character tokenizer."""
+    start = 0
+    while start < len(text):
+        stop = start + size
+        if stop < len(text) and not isinstance(tokenizer, CharTokenizer):
+            cut = text.rfind("\n", start, stop)
+            stop = cut + 1 if cut >= 0 else (text.find("\n", stop) + 1 or len(text))
+        yield text[start:stop]
+        start = stop
+
+
+@torch.no_grad()
+def score_text(
+    model: TextLM, tokenizer: Tokenizer, text: str, progress: Callable[[int, int], None] | None = None,
+    chunk: int = 1024,
+) -> dict[str, float | int]:  # fmt: skip
+    """Exact bits per character, per-token and per-word perplexity of `text` under `model`, read in order from the
+    zero state (the first token given the newline), tokenized and scored piece by piece (`text_pieces`) with the
+    state carried; `progress(characters of the piece, characters of the text)` after each piece."""
     device = model.output.weight.device
-    ids = torch.as_tensor(tokenizer.encode(text), device=device)
-    bits = sequence_nll_bits(model, ids, tokenizer.newline)
-    chars, tokens, words = len(text), len(ids), count_words(text)
+    state, previous, nats, tokens = None, tokenizer.newline, 0.0, 0
+    for piece in text_pieces(text, tokenizer, PIECE_CHARS):
+        ids = torch.as_tensor(tokenizer.encode(piece), device=device)
+        for i in range(0, len(ids), chunk):
+            targets = ids[i : i + chunk]
+            inputs = torch.cat([targets.new_tensor([previous]), targets[:-1]])
+            logits, state, _ = model(inputs.unsqueeze(0), state)
+            nats += float(nn.functional.cross_entropy(logits[0], targets, reduction="sum"))
+            previous = int(targets[-1])
+        tokens += len(ids)
+        if progress is not None:
+            progress(len(piece), len(text))
+    bits, chars, words = nats / LN2, len(text), count_words(text)
     return {
         "bits_per_char": bits / chars,
-        "perplexity": 2.0 ** (bits / tokens),
+        "perplexity": 2.0 ** (bits / tokens) if tokens else math.nan,
         "word_perplexity": 2.0 ** (bits / words) if words else math.nan,
         "chars": chars,
         "tokens": tokens,

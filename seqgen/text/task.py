@@ -103,7 +103,7 @@ class TextSpec:
             text = corpus.splits.get(options["split"])
             if not text:
                 raise SeqgenError(f"{options['data']}: no {options['split']} split")
-        return Outcome(result=score_text(model, model.tokenizer, text))
+        return Outcome(result=score_text(model, model.tokenizer, text, progress))
 
 
 SPEC = TextSpec()
