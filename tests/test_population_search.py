@@ -4,6 +4,7 @@ writes a members table, curves and a best.pt that loads like any single-model ch
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -96,3 +97,15 @@ def test_train_lr_range_searches_from_the_cli_and_best_pt_scores(cli, tmp_path):
     assert json.loads(scored.stdout)["log_likelihood_per_frame"] == pytest.approx(best, abs=1e-4)
     fresh = [*args[:-1], tmp_path / "fresh"]
     assert "--lr-range" in cli("train", *fresh, "--lr-range", "fast").one_line_error()
+
+
+def test_members_without_a_gain_above_min_delta_stop_after_patience(tmp_path):
+    train = TrainConfig(epochs=6, patience=2, seed=5, device="cpu")
+    make = lambda: MusicModel(CONFIG).double()
+    flat = replace(SEARCH, rungs=(), min_delta=1e9)  # no gain is large enough: every member stops at epoch 3
+    members = run_search(TinyMusic(), make, flat, MemberSpec(seed=10, lr=0.0), OPTIM, train, tmp_path)
+    assert {(m.status, len(m.curve)) for m in members} == {("stopped", 3)}
+    assert "no validation gain above 1e+09 for 2 epochs" in members[0].reason
+    kept = run_search(TinyMusic(), make, replace(flat, min_delta=0.0), MemberSpec(seed=10, lr=0.0), OPTIM, train,
+                      tmp_path / "off")  # fmt: skip
+    assert any(len(m.curve) > 3 for m in kept) and not any("gain above" in m.reason for m in kept)

@@ -3,7 +3,9 @@
 It starts M = trials × seeds members: ε log-spaced over [lr_low, lr_high] (both included), each with `seeds`
 initialisation seeds. At each rung epoch the members still training are ranked by their best validation score and
 the best ⌈keep · n⌉ (at least one) go on; the others are dropped and leave the batch, so later epochs cost less.
-With `by_setting` the rung ranks settings (ε) by the mean best score of their seeds and keeps or drops all seeds
+With `min_delta` > 0 a member also stops when its last `patience` epochs did not beat its best score before them by
+more than `min_delta` (a decaying ε otherwise buys ever smaller gains until the epoch cap). With `by_setting` the
+rung ranks settings (ε) by the mean best score of their seeds and keeps or drops all seeds
 of a setting together, so the selected setting (`best_setting`) ends with every seed trained.
 Members also stop on their own (patience, divergence), as in seqgen.core.population_fit.
 
@@ -46,6 +48,7 @@ class SearchConfig:
     rungs: tuple[int, ...] = (5, 15, 45)
     keep: float = 1 / 3
     by_setting: bool = False
+    min_delta: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 < self.lr_low <= self.lr_high:
@@ -86,6 +89,25 @@ def halve(population: Population, epoch: int, keep: float, by_setting: bool = Fa
                 member.status = "dropped"
                 member.reason = f"rung at epoch {epoch}: not in the best {len(kept)} of {len(ranked)} {what}"
     population.keep(torch.tensor([population.members[i].status != "dropped" for i in population.active]))
+
+
+def stop_without_gain(population: Population, patience: int, min_delta: float) -> None:
+    """Stop the active members whose best score of their last `patience` epochs is at most `min_delta` above
+    their best score before them."""
+    score = lambda e: e["valid"].get("score") if _finite(e["valid"].get("score")) else -math.inf
+    stop = []
+    for i in population.active:
+        curve = [score(e) for e in population.members[i].curve]
+        done = len(curve) > patience and max(curve[-patience:]) - max(curve[:-patience]) <= min_delta
+        if done:
+            member = population.members[i]
+            member.status, member.reason = "stopped", f"no validation gain above {min_delta:g} for {patience} epochs"
+        stop.append(done)
+    population.keep(~torch.tensor(stop, dtype=torch.bool))
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def settings(members: list[MemberState]) -> dict[MemberSpec, list[int]]:
@@ -129,6 +151,8 @@ def run_search(
         _restore(population, torch.load(out / "search.pt", weights_only=True))
 
     def on_epoch(pop: Population, epoch: int) -> None:
+        if search.min_delta > 0 and train_config.patience > 0:
+            stop_without_gain(pop, train_config.patience, search.min_delta)
         if epoch in search.rungs and pop.active:
             halve(pop, epoch, search.keep, search.by_setting)
         _save(out, pop, task, optim_config, train_config)

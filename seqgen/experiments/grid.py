@@ -35,8 +35,8 @@ class Row:
 @dataclass(frozen=True)
 class Budget:
     """What each cell of one dataset spends: one search of `trials` log-spaced ε × `seeds` seeds as a population,
-    halved at the `rungs` epochs (keeping the best `keep` of the settings), each member stopped after `patience`
-    epochs without a better validation score or at the `epochs` cap.
+    halved at the `rungs` epochs (keeping the best `keep` of the settings), each member stopped once `patience`
+    epochs have not raised its best validation score by more than `min_delta`, or at the `epochs` cap.
 
     Caps are frames (music) or characters (text) of a split; None keeps the whole split. `rbm_valid_cap` and
     `rbm_test_cap` bound the frames an RNN-RBM scores by AIS; `rbm_epochs`, `rbm_rungs` and `rbm_patience` (None:
@@ -48,6 +48,7 @@ class Budget:
     batch_size: int
     patience: int = 0
     rungs: tuple[int, ...] = ()
+    min_delta: float = 1e-3  # a gain of at most this (nats/frame, bits/char) in `patience` epochs stops a member
     keep: float = 0.5
     trials: int = 8
     seeds: int = 2
@@ -72,9 +73,11 @@ class Budget:
         """E.g. "8 ε × 2 seeds, halved at epochs 2, 6, 18 (keep 1/2), patience 8, cap 60, batch 8, train all ..."."""
         cap = lambda c: "all" if c is None else f"≤ {c:,}"
         rungs = ", ".join(map(str, self.rungs)) or "none"
-        text = (f"{self.trials} ε × {self.seeds} seeds, halved at epochs {rungs} (keep {self.keep:g}), patience "
-                f"{self.patience}, cap {self.epochs} epochs, batch {self.batch_size}, train {cap(self.train_cap)} "
-                f"{unit}, valid {cap(self.valid_cap)}, test {cap(self.test_cap)}")  # fmt: skip
+        text = (
+            f"{self.trials} ε × {self.seeds} seeds, halved at epochs {rungs} (keep {self.keep:g}), patience "
+            f"{self.patience} (gain > {self.min_delta:g}), cap {self.epochs} epochs, batch {self.batch_size}, "
+            f"train {cap(self.train_cap)} {unit}, valid {cap(self.valid_cap)}, test {cap(self.test_cap)}"
+        )
         if unit == "frames":
             rbm = self.for_model("rnn-rbm")
             text += (f"; RNN-RBM: cap {rbm.epochs}, rungs {', '.join(map(str, rbm.rungs)) or 'none'}, patience "

@@ -19,7 +19,7 @@ def search_config(options: dict[str, Any], budget: Budget):
 
     low, high = options["lr_range"]
     return SearchConfig(low, high, trials=budget.trials, seeds=budget.seeds, rungs=tuple(budget.rungs),
-                        keep=budget.keep, by_setting=True)  # fmt: skip
+                        keep=budget.keep, by_setting=True, min_delta=budget.min_delta)  # fmt: skip
 
 
 def pretrain_epochs(kind: str | None, train_frames: int, budget: Budget) -> int:
@@ -72,7 +72,7 @@ def _search_record(search, budget: Budget, members: list) -> dict[str, Any]:
     return {
         "lr_range": [search.lr_low, search.lr_high], "trials": search.trials, "seeds": search.seeds,
         "rungs": list(search.rungs), "keep": search.keep, "ranked_by": "setting (mean best valid over its seeds)",
-        "patience": budget.patience, "epoch_cap": budget.epochs,
+        "patience": budget.patience, "min_delta": budget.min_delta, "epoch_cap": budget.epochs,
         "members": [
             {"member": i, "lr": m.spec.lr, "seed": m.spec.seed, "momentum": m.spec.momentum, "clip": m.spec.clip,
              "l1": m.spec.l1, "status": m.status, "reason": m.reason, "epochs": len(m.curve),
