@@ -41,7 +41,7 @@ def time_epoch(task: MusicTask, model: MusicModel, optimizer: torch.optim.Optimi
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
-        state = model.rnn.detach_state(out.state)
+        state = out.state.detach() if out.state is not None else None
         frames += out.count
     return time.perf_counter() - started, frames
 

@@ -38,7 +38,7 @@ def train_rate(model: TextLM, batch: int, chunk: int, steps: int) -> float:
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        state = model.rnn.detach_state(state)
+        state = state.detach()
     return steps * batch * chunk / (time.perf_counter() - started)
 
 
