@@ -55,10 +55,13 @@ class FrameChunk(NamedTuple):
 
 def chunk_frames(model: MusicModel, rolls: list[np.ndarray], group: list[int]) -> int:
     """Frames per chunk so that one chunk's float32 working memory stays near CHUNK_BYTES: per frame, four copies of
-    the biases, the roll and u_t, times the densest frame's notes + 1 (NADE keeps a hidden vector per on-note)."""
-    width = sum(model.bias_split) + model.config.n_visible + model.config.recurrent.hidden_size
+    the biases, the roll and u_t, times the densest frame's notes + 1 (NADE keeps a hidden vector per on-note), plus
+    the uniforms of every Gibbs round an RBM draws at once when it samples (`sample_steps`)."""
+    biases = sum(model.bias_split)
+    width = biases + model.config.n_visible + model.config.recurrent.hidden_size
     densest = max(int(rolls[i].sum(-1).max(initial=0)) for i in group)
-    return max(len(group), CHUNK_BYTES // (16 * width * (densest + 1)))
+    per_frame = 16 * width * (densest + 1) + 4 * biases * getattr(model.conditional, "sample_steps", 0)
+    return max(len(group), CHUNK_BYTES // per_frame)
 
 
 def frame_chunks(model: MusicModel, rolls: list[np.ndarray], group: list[int]) -> Iterator[FrameChunk]:
