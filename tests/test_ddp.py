@@ -152,7 +152,7 @@ def launched(data, tmp_path):
     """`seqgen train --nproc 2` on the text data for many epochs, in its own session, once its first epoch is
     done: (launcher process, its two ranks, OUT)."""
     out = tmp_path / "run"
-    args = [*text_args(data, out), "--epochs", "500", "--nproc", "2"]
+    args = [*text_args(data, out), "--epochs", "500", "--batch-size", "32", "--nproc", "2"]  # 16 steps an epoch
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     launcher = subprocess.Popen([sys.executable, "-m", "seqgen", *args], env=env, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
