@@ -20,8 +20,26 @@ import pytest
 import torch
 from clirun import exit_code as cli
 
-ARGS = ["train", "--cell", "gru", "--no-leaky", "--hidden", "8", "--embedding", "4", "--epochs", "3",
-        "--batch-size", "4", "--chunk-len", "25", "--seed", "0", "--device", "cpu"]
+ARGS = [
+    "train",
+    "--cell",
+    "gru",
+    "--no-leaky",
+    "--hidden",
+    "8",
+    "--embedding",
+    "4",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "4",
+    "--chunk-len",
+    "25",
+    "--seed",
+    "0",
+    "--device",
+    "cpu",
+]
 EPOCHS = 3
 
 
@@ -33,8 +51,6 @@ def text(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("text") / "small.txt"
     path.write_text("\n".join(" ".join(rng.choice(words) for _ in range(8)) for _ in range(60)) + "\n")
     return path
-
-
 
 
 def train(text: Path, out: Path, *extra) -> int:
@@ -162,8 +178,7 @@ def test_kill_at_random_moments_then_resume_is_consistent(text, baseline, tmp_pa
     for attempt in range(2):
         sig = rng.choice([signal.SIGKILL, signal.SIGINT])
         resume = ("--resume",) if (out / "last.pt").exists() else ()
-        code = in_child(lambda resume=resume: train(text, out, *resume), kill_after=rng.uniform(0.05, seconds),
-                        sig=sig)
+        code = in_child(lambda resume=resume: train(text, out, *resume), kill_after=rng.uniform(0.05, seconds), sig=sig)
         assert code in (0, 130, -signal.SIGKILL), code
         if sig == signal.SIGINT and code not in (0, -signal.SIGKILL):
             assert code == 130
