@@ -40,12 +40,14 @@ def cell_text(record: dict[str, Any] | None) -> str:
 
 
 def search_text(record: dict[str, Any] | None) -> str:
-    """The selected ε, best epochs and whether the seeds stopped by patience: "ε 0.058, epochs 23/25, patience"."""
+    """The selected ε, best epochs, whether the seeds stopped by patience, and the cell's CPU time:
+    "ε 0.058, best epochs 23/25, patience, 0.12 CPU-h"."""
     if record is None or record["status"] != "ok":
         return ""
     s = record["selected"]
     how = "patience" if s["stopped_by_patience"] else "cap"
-    return f"ε {s['lr']:.3g}, best epochs {'/'.join(map(str, s['best_epochs']))}, {how}"
+    cpu = record.get("cpu_seconds") or 0.0
+    return f"ε {s['lr']:.3g}, best epochs {'/'.join(map(str, s['best_epochs']))}, {how}, {cpu / 3600:.2f} CPU-h"
 
 
 def rows_of(grid: Grid) -> list[tuple[str, str]]:
@@ -85,7 +87,7 @@ def markdown_table(grid: Grid, out: Path) -> str:
     units = {d: "bits/char ↓" if task_of(d) == "text" else "nats/frame ↑" for d in datasets}
     head = ["| row | " + " | ".join(f"{TITLES.get(d, d)} ({units[d]})" for d in datasets) + " |",
             "|---|" + "---|" * len(datasets)]  # fmt: skip
-    lines, searches = list(head), [head[0].replace("| row |", "| row (selected ε, best epochs, stop) |"), head[1]]
+    lines, searches = list(head), [head[0].replace("| row |", "| row (selected ε, best epochs, stop, CPU) |"), head[1]]
     for key, label in rows_of(grid):
         records = [record_of(grid, out, d, key) if applies(grid, d, key) else None for d in datasets]
         texts = [cell_text(r) if applies(grid, d, key) else "n/a" for d, r in zip(datasets, records)]
