@@ -49,6 +49,7 @@ class Budget:
     patience: int = 0
     rungs: tuple[int, ...] = ()
     min_delta: float = 1e-3  # a gain of at most this (nats/frame, bits/char) in `patience` epochs stops a member
+    lr_decay: float | None = None  # γ of ε·γ^epoch for this dataset (None: the row's)
     keep: float = 0.5
     trials: int = 8
     seeds: int = 2
@@ -78,6 +79,8 @@ class Budget:
             f"{self.patience} (gain > {self.min_delta:g}), cap {self.epochs} epochs, batch {self.batch_size}, "
             f"train {cap(self.train_cap)} {unit}, valid {cap(self.valid_cap)}, test {cap(self.test_cap)}"
         )
+        if self.lr_decay is not None:
+            text += f"; ε·{self.lr_decay:g}^epoch"
         if unit == "frames":
             rbm = self.for_model("rnn-rbm")
             text += (f"; RNN-RBM: cap {rbm.epochs}, rungs {', '.join(map(str, rbm.rungs)) or 'none'}, patience "
@@ -200,10 +203,11 @@ GRIDS: dict[str, dict[bool, Grid]] = {
         False: Grid(
             "paper2013",
             {
-                "jsb": Budget(100, 4, 10, (2, 6, 18), **_RBM_CAPS),
-                "piano-midi": Budget(60, 8, 8, (2, 6, 18), **_RBM_CAPS),
-                "nottingham": Budget(60, 8, 8, (2, 6, 18), **_RBM_CAPS),
-                "musedata": Budget(60, 8, 8, (2, 6, 18), **_RBM_CAPS),
+                # γ per dataset: about 3,000 updates at full ε (Σγ^e = 1/(1 − γ) epochs of 63, 124, 279, 408 steps)
+                "jsb": Budget(300, 4, 10, (2, 6, 18), lr_decay=0.98, **{**_RBM_CAPS, "rbm_epochs": 40}),
+                "piano-midi": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.96, **{**_RBM_CAPS, "rbm_epochs": 30}),
+                "nottingham": Budget(60, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
+                "musedata": Budget(60, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
                 "ptb-char": Budget(15, 32, 2, (1, 2), keep=0.25),
             },
             SETTINGS,

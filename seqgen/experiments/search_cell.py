@@ -33,6 +33,8 @@ def run_search_cell(spec: dict[str, Any], task: str, data: Any, budget: Budget, 
     from seqgen.options import product_configs, training_options
 
     row_options = {k: v for k, v in spec["options"].items() if k not in SEARCH_KEYS}
+    if budget.lr_decay is not None:  # the dataset's ε decay, the same for every row of its column
+        row_options["lr_decay"] = budget.lr_decay
     search = search_config(spec["options"], budget)
     resume = (run_dir / "search.pt").is_file()
     options = training_options(
