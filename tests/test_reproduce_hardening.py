@@ -104,3 +104,24 @@ def test_a_cell_that_cannot_write_its_result_exits_non_zero(tmp_path, monkeypatc
     with pytest.raises(SeqgenError, match=f"{music.name}--sgd"):
         reproduce(**grid_args(tmp_path))
     assert (cells / f"{music.name}--clip.json").is_file()  # the other cells still ran
+
+
+def test_a_text_member_whose_perplexity_overflows_is_scored_not_fatal(tmp_path, monkeypatch):
+    from seqgen.core.population_search import SearchConfig
+    from seqgen.options import product_configs, training_options
+    from seqgen.text.corpus import TextCorpus
+    from seqgen.text.search_text import search_text
+    from seqgen.text.tokenizer import train_tokenizer
+    from seqgen.text.train_text import TextTask
+
+    def overflows(self, model, split="valid"):
+        raise OverflowError(34, "Numerical result out of range")  # what 2.0 ** bits raises for a diverging member
+
+    monkeypatch.setattr(TextTask, "evaluate", overflows)
+    text = "".join(f"the cat sat on mat {i % 7}\n" for i in range(60))
+    corpus = TextCorpus("tiny", {"train": text, "valid": text[:200]}, "char", "tiny")
+    options = training_options("text", hidden=4, embedding=3, epochs=1, batch_size=4, chunk_len=10, lr=0.1)
+    configs = product_configs("text").build_configs(options)
+    search = SearchConfig(0.1, 1.0, trials=2, seeds=1)
+    members = search_text(corpus, train_tokenizer("char", text), configs, tmp_path, search)
+    assert [m.best_valid for m in members] == [float("-inf")] * 2 and len(members[0].curve) == 1

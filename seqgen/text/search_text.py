@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,8 +20,16 @@ def search_text(corpus: TextCorpus, tokenizer: Tokenizer, configs: RunConfigs, o
     from seqgen.text.model import TextLM
     from seqgen.text.train_text import TextTask
 
+    class SearchTask(TextTask):
+        def evaluate(self, model, split="valid"):
+            """Exact scores, or a non-finite one for a member so far off that its perplexity overflows a float."""
+            try:
+                return super().evaluate(model, split)
+            except OverflowError:
+                return {"score": -math.inf}
+
     model_config, train, optim = configs.model, configs.train, configs.optim
-    task = TextTask(corpus, tokenizer, train)
+    task = SearchTask(corpus, tokenizer, train)
     model_config = replace(model_config, vocab_size=tokenizer.vocab_size)
     base = MemberSpec(seed=train.seed, lr=optim.lr, momentum=optim.momentum, clip=train.clip, l1=train.l1)
     return run_search(task, lambda: TextLM(model_config), search, base, optim, train, out_dir, resume=resume)
