@@ -1,7 +1,7 @@
 """Train an RNN-RBM with the recipe of issue 8: the tutorial's small init, CD pretraining on single frames, Adam.
 
-Writes OUT/epoch-NNN.pt every --snapshot epochs and validates only then (reverse AIS at --valid-ais-runs ×
---valid-ais-steps; other epochs log NaN), besides best.pt / last.pt / metrics.jsonl of the shared loop, so that
+Writes OUT/epoch-NNN.pt every --snapshot epochs (a fit callback), besides best.pt / last.pt / metrics.jsonl of
+the shared loop (validated every epoch by reverse AIS at --valid-ais-runs × --valid-ais-steps), so that
 snapshots can be re-scored afterwards (scripts/bench_ais.py --rank, seqgen score).
 
     .venv/bin/python scripts/train_rbm.py --data jsb --out runs/jsb-rbm --epochs 300
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from seqgen.checkpoint import FORMAT_VERSION, save_checkpoint
+from seqgen.checkpoint import build_checkpoint, save_checkpoint
 from seqgen.core.optim import OptimConfig
 from seqgen.core.train import TrainConfig, fit
 from seqgen.music.datasets import load_dataset
@@ -28,21 +28,16 @@ from seqgen.music.train_music import MusicTask, pretrain_conditional
 from seqgen.runtime import log, setup_logging
 
 
-class SnapshotTask(MusicTask):
-    """MusicTask that validates, and saves the weights, every `every` epochs only."""
+def snapshots(task: MusicTask, out_dir: Path, every: int):
+    """A fit callback writing OUT/epoch-NNN.pt (the weights after that epoch) every `every` epochs."""
 
-    def __init__(self, *args, out_dir: Path, every: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.out_dir, self.every, self.calls = out_dir, every, 0
+    def on_epoch(record: dict, model) -> None:
+        if record["epoch"] % every == 0:
+            ckpt = build_checkpoint(task.checkpoint_info(), asdict(model.config), model.state_dict(),
+                                    epoch=record["epoch"])  # fmt: skip
+            save_checkpoint(out_dir / f"epoch-{record['epoch']:03d}.pt", ckpt)
 
-    def evaluate(self, model, split="valid"):
-        self.calls += 1
-        if self.calls % self.every:
-            return {"score": float("nan")}
-        ckpt = {**self.checkpoint_info(), "format_version": FORMAT_VERSION, "epoch": self.calls}
-        ckpt.update(model_config=asdict(model.config), state_dict=model.state_dict())
-        save_checkpoint(self.out_dir / f"epoch-{self.calls:03d}.pt", ckpt)
-        return super().evaluate(model, split)
+    return on_epoch
 
 
 def main() -> None:
@@ -78,11 +73,10 @@ def main() -> None:
     started = time.perf_counter()
     pretrain = pretrain_conditional(model, dataset.splits["train"], args.pretrain_epochs, seed=args.seed)
     log.info("pretraining CD loss per epoch: %s", [round(x, 4) for x in pretrain])
-    task = SnapshotTask(
-        dataset, config.kind, train_config, valid_ais_runs=args.valid_ais_runs,
-        valid_ais_steps=args.valid_ais_steps, out_dir=args.out, every=args.snapshot,
-    )  # fmt: skip
-    result = fit(task, model, optim_config, train_config, args.out)
+    task = MusicTask(
+        dataset, config.kind, train_config, valid_ais_runs=args.valid_ais_runs, valid_ais_steps=args.valid_ais_steps
+    )
+    result = fit(task, model, optim_config, train_config, args.out, on_epoch=snapshots(task, args.out, args.snapshot))
     info = {
         "command": shlex.join([".venv/bin/python", *sys.argv]), "seed": args.seed, "pretrain_cd_loss": pretrain,
         "train_seconds": time.perf_counter() - started, "epochs": result.epochs_completed,

@@ -56,6 +56,7 @@ class CheckpointSchema(TrainingState):
     #              "midi_read" (include_drums, sustain, ticks_per_step; absent: all off, music.task.midi_read_of);
     #              text: corpus facts)
     tokenizer: dict  # text only: the tokenizer entry (kind, bytes or vocabulary)
+    search: dict  # best.pt of a learning-rate search: which member it is and its row (core.population_search)
     tensor_sha256: str  # written by save_checkpoint: SHA-256 of every tensor (`_tensor_digest`), checked and removed
     #                     on load (absent in checkpoints written before it: then only the zip CRCs are checked)
 
@@ -81,6 +82,17 @@ def _v1_to_v2(ckpt: dict) -> dict:
 
 
 _UPGRADES = {1: _v1_to_v2}
+
+
+def build_checkpoint(info: dict[str, Any], model_config: dict, state_dict: dict, **entries: Any) -> CheckpointSchema:
+    """The one place a checkpoint dict is assembled: the task's `checkpoint_info()` (task, kind, data, ...), the
+    model's config and weights, and any other CheckpointSchema entries (seed, training state); an entry the schema
+    does not name is refused, so every writer stays within the schema."""
+    ckpt = {**info, "format_version": FORMAT_VERSION, "model_config": model_config, "state_dict": state_dict, **entries}
+    unknown = set(ckpt) - CheckpointSchema.__required_keys__ - CheckpointSchema.__optional_keys__  # inherited too
+    if unknown:
+        raise ValueError(f"checkpoint entries outside CheckpointSchema: {', '.join(sorted(unknown))}")
+    return ckpt  # type: ignore[return-value]
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> None:

@@ -117,3 +117,14 @@ def test_a_checkpoint_of_an_unregistered_task_is_refused_by_sample_and_score(cli
     for verb in (["sample", "--out", tmp_path / "x.mid"], ["score", song]):
         line = cli(*verb, "--model", path).one_line_error()
         assert str(path) in line and "'video' is not one of music, text" in line
+
+
+def test_build_checkpoint_keeps_to_the_schema():
+    """Every writer assembles its checkpoint with build_checkpoint, which refuses an entry the schema lacks."""
+    from seqgen.checkpoint import FORMAT_VERSION, build_checkpoint
+
+    info = {"task": "music", "kind": "rnn", "data": {}}
+    ckpt = build_checkpoint(info, {"n": 1}, {}, seed=3, step=5, epoch_progress=None)
+    assert ckpt["format_version"] == FORMAT_VERSION and ckpt["seed"] == 3 and ckpt["model_config"] == {"n": 1}
+    with pytest.raises(ValueError, match="lr_typo"):
+        build_checkpoint(info, {}, {}, lr_typo=0.1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -186,3 +187,20 @@ def test_resume_refuses_other_settings_or_no_checkpoint(tmp_path):
     assert result.epochs_completed == 2
     with pytest.raises(SeqgenError, match="no such checkpoint"):
         fit(DelayTask(), make_model(), OPTIM, config(epochs=2), tmp_path / "empty", resume=True)
+
+
+def test_callbacks_see_every_step_and_epoch_and_change_nothing(tmp_path):
+    """fit's on_step gets steps 1..n with their losses, on_epoch each record as metrics.jsonl has it and the model;
+    a run with callbacks trains exactly as one without."""
+    steps, epochs = [], []
+    plain = fit(DelayTask(), make_model(), OPTIM, config(), tmp_path / "plain")
+    hooked = fit(
+        DelayTask(), make_model(), OPTIM, config(), tmp_path / "hooked",
+        on_step=lambda step, loss: steps.append((step, loss)),
+        on_epoch=lambda record, model: epochs.append((record, isinstance(model, DelayModel))),
+    )  # fmt: skip
+    assert [s for s, _ in steps] == list(range(1, hooked.steps + 1)) and all(math.isfinite(x) for _, x in steps)
+    lines = [json.loads(line) for line in (tmp_path / "hooked" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r, _ in epochs] == [r["epoch"] for r in lines] and all(ok for _, ok in epochs)
+    assert [r["train_loss"] for r, _ in epochs] == [r["train_loss"] for r in lines]
+    assert [r["train_loss"] for r in hooked.metrics] == [r["train_loss"] for r in plain.metrics]

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from seqgen.checkpoint import FORMAT_VERSION, save_checkpoint
+from seqgen.checkpoint import build_checkpoint, save_checkpoint
 from seqgen.core.optim import OptimConfig
 from seqgen.core.population_fit import MemberSpec, MemberState, Population, train_population
 from seqgen.core.run_lock import holding_run_lock
@@ -180,14 +180,13 @@ def _save(out: Path, pop: Population, task: FitTask, optim: OptimConfig, train: 
     best = max(range(len(pop.members)), key=lambda i: pop.members[i].best_valid)
     member = pop.members[best]
     if member.best_state is not None:
-        ckpt = {
-            **task.checkpoint_info(), "format_version": FORMAT_VERSION, "model_config": asdict(pop.model.config),
-            "state_dict": member.best_state, "seed": member.spec.seed, "step": member.steps,
-            "epoch": len(member.curve), "best_valid": member.best_valid, "best_epoch": member.best_epoch,
-            "train_config": asdict(train), "metrics": json_safe(member.curve),
-            "optim_config": asdict(replace(optim, lr=member.spec.lr, momentum=member.spec.momentum)),
-            "search": {"member": best, **json_safe(_row(best, member))},
-        }  # fmt: skip
+        ckpt = build_checkpoint(
+            task.checkpoint_info(), asdict(pop.model.config), member.best_state, seed=member.spec.seed,
+            step=member.steps, epoch=len(member.curve), best_valid=member.best_valid, best_epoch=member.best_epoch,
+            train_config=asdict(train), metrics=json_safe(member.curve),
+            optim_config=asdict(replace(optim, lr=member.spec.lr, momentum=member.spec.momentum)),
+            search={"member": best, **json_safe(_row(best, member))},
+        )  # fmt: skip
         save_checkpoint(out / "best.pt", ckpt)
 
 

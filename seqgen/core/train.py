@@ -11,7 +11,7 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor, nn
 
-from seqgen.checkpoint import FORMAT_VERSION, save_checkpoint
+from seqgen.checkpoint import build_checkpoint, save_checkpoint
 from seqgen.core.distributed import Group, process_group
 from seqgen.core.optim import (
     GradClipper,
@@ -132,6 +132,8 @@ def fit(
     *,
     resume: bool = False,
     override: bool = False,
+    on_epoch: Callable[[dict[str, Any], nn.Module], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> FitResult:
     """Train `model` (with a dataclass `model.config`) on `task`; with `resume`, continue from out_dir/last.pt.
 
@@ -142,15 +144,25 @@ def fit(
     Weights are never saved unless finite. The run folder is locked for the duration (seqgen.core.run_lock).
 
     Under torchrun (WORLD_SIZE > 1) the run is data-parallel with the same global batch; see
-    seqgen.core.distributed.
+    seqgen.core.distributed. Callbacks, so that scripts need no task subclass: `on_epoch(record, model)` after
+    each epoch is saved (record as in metrics.jsonl), `on_step(step, loss)` after each optimiser step.
     """
     with process_group(choose_device(train_config.device)) as group, stop_requests() as stop:
         group.stop = stop
         with run_lock(out_dir) if group.is_main else contextlib.nullcontext():
-            return _fit(task, model, optim_config, train_config, Path(out_dir), resume, override, group)
+            hooks = Hooks(on_epoch, on_step)
+            return _fit(task, model, optim_config, train_config, Path(out_dir), resume, override, group, hooks)
 
 
-def _fit(task, model, optim_config, train_config, out_dir, resume, override, group: Group) -> FitResult:
+@dataclass(frozen=True)
+class Hooks:
+    """fit's callbacks (either may be None)."""
+
+    on_epoch: Callable[[dict[str, Any], nn.Module], None] | None
+    on_step: Callable[[int, float], None] | None
+
+
+def _fit(task, model, optim_config, train_config, out_dir, resume, override, group: Group, hooks: Hooks) -> FitResult:
     """`fit` inside its process group (a group of one when not under torchrun)."""
     device = group.device
     if train_config.batch_size < group.world_size:
@@ -177,24 +189,13 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
     interrupted = 0
 
     def checkpoint(in_progress: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            **task.checkpoint_info(),
-            "format_version": FORMAT_VERSION,
-            "model_config": asdict(model.config),
-            "state_dict": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "step": run.step,
-            "epoch": run.epoch,
-            "best_valid": run.best_valid,
-            "best_epoch": run.best_epoch,
-            "bad_epochs": run.bad_epochs,
-            "seed": train_config.seed,
-            "train_config": asdict(train_config),
-            "optim_config": asdict(optim_config),
-            "rng": rng_state(),
-            "metrics": [json_safe(record) for record in metrics],
-            "epoch_progress": in_progress,
-        }
+        return build_checkpoint(
+            task.checkpoint_info(), asdict(model.config), model.state_dict(), optimizer_state=optimizer.state_dict(),
+            step=run.step, epoch=run.epoch, best_valid=run.best_valid, best_epoch=run.best_epoch,
+            bad_epochs=run.bad_epochs, seed=train_config.seed, train_config=asdict(train_config),
+            optim_config=asdict(optim_config), rng=rng_state(), metrics=[json_safe(r) for r in metrics],
+            epoch_progress=in_progress,
+        )  # fmt: skip
 
     with progress() as bar:
         epoch_bar = bar.add_task("epochs", total=train_config.epochs, completed=run.epoch, status="")
@@ -208,7 +209,9 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
                 for name, value in epoch.clipper.items():
                     setattr(clipper, name, value)
                 started = time.perf_counter() - epoch.seconds
-                train = _train_epoch(task, model, optimizer, clipper, train_config, run, generator, group, bar, epoch)
+                train = _train_epoch(
+                    task, model, optimizer, clipper, train_config, run, generator, group, bar, epoch, hooks.on_step
+                )
                 model.eval()
                 group.stop.immediate = not group.active  # one process: a signal stops validation at once
                 try:
@@ -239,11 +242,14 @@ def _fit(task, model, optim_config, train_config, out_dir, resume, override, gro
                     "clip_rate": clipper.clip_rate,
                     "skipped_steps": train["skipped"],
                     f"{unit}_per_second": train["count"] / max(train["seconds"], 1e-9),
+                    "train_seconds": train["seconds"],
                     "seconds": time.perf_counter() - started,
                 }
                 metrics.append(record)
                 if group.is_main:
                     save_epoch(out_dir, checkpoint(), improved, metrics)
+                if hooks.on_epoch is not None:
+                    hooks.on_epoch(record, model)
                 _log_epoch(record, train_config.epochs, task)
                 bar.update(epoch_bar, completed=run.epoch, status=_valid_figure(task, valid))
         except KeyboardInterrupt as stop:  # Stopped at a safe point, or a KeyboardInterrupt raised in a task
@@ -270,6 +276,7 @@ def _train_epoch(
     group: Group,
     bar,
     epoch: EpochProgress,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> dict[str, float]:
     """One pass over the task's batches (this rank's rows of each), from batch `epoch.batches` on (a resumed
     epoch), keeping `epoch` up to date at every safe point; returns mean train loss, counted items, skipped
@@ -320,12 +327,15 @@ def _train_epoch(
         optimizer.step()
         run.step += 1
         epoch.state = None if out.state is None else out.state.detach()
-        epoch.loss_sum += float(out.loss.detach()) * out.count
+        step_loss = float(out.loss.detach())
+        epoch.loss_sum += step_loss * out.count
         epoch.count += out.count
         epoch.clipper = {k: getattr(clipper, k) for k in ("steps", "clipped", "norm_sum", "norm_max")}
         rate = epoch.count / max(time.perf_counter() - started, 1e-9)
         status = f"loss {epoch.loss_sum / max(epoch.count, 1):.4f}  ‖g‖ {norm:.3g}  {rate:,.0f} {unit}/s"
         bar.update(batch_bar, advance=1, status=status)
+        if on_step is not None:
+            on_step(run.step, step_loss)
     safe_point(max(n, resume_at))
     bar.remove_task(batch_bar)
     loss_sum, count = group.sum(epoch.loss_sum, epoch.count)
@@ -378,18 +388,10 @@ def _valid_figure(task: FitTask, valid: dict[str, Any]) -> str:
 def _log_epoch(record: dict[str, Any], epochs: int, task: FitTask) -> None:
     """One log line per epoch, each figure with its name and sign as the task states them."""
     unit = getattr(task, "unit", "items")
+    r = record
     log.info(
         "epoch %d/%d: %s %.4f, %s%s, ‖g‖ mean %.3g max %.3g, clipped %.0f%%, %s %s/s, %.1f s",
-        record["epoch"],
-        epochs,
-        _labels(task)[0],
-        record["train_loss"],
-        _valid_figure(task, record["valid"]),
-        " (best)" if record["best"] else "",
-        record["grad_norm_mean"],
-        record["grad_norm_max"],
-        100 * record["clip_rate"],
-        f"{record[f'{unit}_per_second']:,.0f}",
-        unit,
-        record["seconds"],
-    )
+        r["epoch"], epochs, _labels(task)[0], r["train_loss"], _valid_figure(task, r["valid"]),
+        " (best)" if r["best"] else "", r["grad_norm_mean"], r["grad_norm_max"], 100 * r["clip_rate"],
+        f"{r[f'{unit}_per_second']:,.0f}", unit, r["seconds"],
+    )  # fmt: skip
