@@ -95,6 +95,32 @@ def test_resume_trains_only_the_missing_runs(design_file, tmp_path):
     assert plan_sweep(design, out).pending == 0 and len(first) > len(second)
 
 
+
+def test_a_sweep_committed_part_way_resumes_from_its_pack(design_file, tmp_path):
+    """A fresh clone holds only runs.jsonl.gz (runs/ is not committed): the sweep trains just the runs missing from
+    it, and the records then hold the packed runs and the new ones together."""
+    from seqgen.lab import records as lab_records
+
+    out = tmp_path / "out"
+    design = load_design(design_file)
+    list(run_sweep(plan_sweep(design, out), out, workers=0))
+    records, _ = lab_records.load_records(out)
+    first_population = records[0]["population_id"]
+    kept = [r for r in records if r["population_id"] == first_population]
+    (out / lab_records.PACKED).write_bytes(lab_records.pack(kept))
+    for path in (out / "runs").glob("*.json"):
+        path.unlink()
+    plan = plan_sweep(design, out)
+    assert plan.done == len(kept) and plan.pending == len(design.runs) - len(kept)
+    trained = list(run_sweep(plan, out, workers=0))
+    missing = {r.run_id for r in design.runs} - {r["run_id"] for r in kept}
+    assert {r["run_id"] for _, rs in trained for r in rs} == missing
+    merged, from_runs = lab_records.load_records(out)
+    assert from_runs and len(merged) == len(design.runs)
+    packed = {r["run_id"]: (r["status"], r["metric_curve"]) for r in kept}
+    assert {r["run_id"]: (r["status"], r["metric_curve"]) for r in merged if r["run_id"] in packed} == packed
+
+
 def _dask(*args: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip

@@ -115,7 +115,7 @@ def _population(path: Path) -> list[dict]:
     return [{**check_record(r, str(path)), "population_id": pid, "data_seed": data_seed} for r in data["runs"]]
 
 
-def _packed(path: Path) -> list[dict]:
+def packed_records(path: Path) -> list[dict]:
     """The records of a packed sweep, one JSON object per line."""
     records = []
     for n, line in enumerate(read_bytes(path).splitlines(), 1):
@@ -128,16 +128,14 @@ def _packed(path: Path) -> list[dict]:
 
 
 def load_records(directory: str | Path) -> tuple[list[dict], bool]:
-    """(every run of a sweep folder sorted by run id, whether it came from runs/*.json rather than the packed
-    file); OUT/runs/ wins when both exist (a resumed sweep is newer than its pack)."""
+    """(every run of a sweep folder sorted by run id, whether any came from runs/*.json rather than the packed
+    file): the packed runs and those in OUT/runs/ together, OUT/runs/ winning for a run in both (a sweep
+    committed part way, then resumed, adds its new populations to the pack)."""
     directory = Path(directory)
     files = sorted(Path(directory, "runs").glob("*.json")) if Path(directory, "runs").is_dir() else []
-    if files:
-        by_id = {r["run_id"]: r for f in files for r in _population(f)}
-    elif Path(directory, PACKED).exists():
-        by_id = {r["run_id"]: r for r in _packed(directory / PACKED)}
-    else:
-        by_id = {}
+    packed = Path(directory, PACKED)
+    by_id = {r["run_id"]: r for r in packed_records(packed)} if packed.exists() else {}
+    by_id.update({r["run_id"]: r for f in files for r in _population(f)})
     if not by_id:
         raise SeqgenError(f"{directory}: no finished runs (expected runs/*.json from `seqgen lab sweep` or {PACKED})")
     return [by_id[k] for k in sorted(by_id)], bool(files)

@@ -42,8 +42,12 @@ class SweepPlan:
 
 
 def finished_runs(out_dir: str | Path) -> dict[str, dict]:
-    """Records of every finished run in OUT/runs/*.json, by run id."""
-    records = {}
+    """Records of every finished run, by run id: those packed in OUT/runs.jsonl.gz (a sweep committed part way)
+    and those in OUT/runs/*.json."""
+    from seqgen.lab.records import PACKED, packed_records
+
+    packed = Path(out_dir, PACKED)
+    records = {r["run_id"]: r for r in packed_records(packed)} if packed.exists() else {}
     for path in sorted(Path(out_dir, "runs").glob("*.json")):
         try:
             data = json.loads(path.read_text())
