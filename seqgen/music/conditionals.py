@@ -122,19 +122,6 @@ class Bernoulli(Conditional):
         return _bernoulli(torch.sigmoid(biases["b_v"] / temperature), generator)
 
 
-def _active_notes(v: Tensor) -> tuple[Tensor, Tensor]:
-    """Positions of the on-notes of each frame v [N, P] in increasing order, padded: (index [N, K], valid [N, K]).
-
-    K is the largest number of on-notes in any frame (at least 1).
-    """
-    position = torch.arange(v.shape[-1], device=v.device)
-    key = torch.where(v > 0, position, position + v.shape[-1])  # on-notes first, in pitch order
-    k = max(1, int((v > 0).sum(-1).max()) if v.numel() else 1)
-    index = key.sort(-1).values[:, :k]
-    valid = index < v.shape[-1]
-    return torch.where(valid, index, 0), valid
-
-
 class NADE(Conditional):
     """NADE with weights W, V [P, H] and external biases b_v [..., P], b_h [..., H] (Larochelle & Murray 2011).
 
@@ -152,9 +139,10 @@ class NADE(Conditional):
     def logits(self, v: Tensor, biases: Biases) -> Tensor:
         """Logits of p(v_i = 1 | v_<i) [..., P] for all notes of all frames at once; v must be 0/1.
 
-        a_i = b_h + Σ_{j<i} W_j v_j only changes after an on-note, so with K on-notes a frame has K + 1
-        distinct hidden vectors h_s = σ(a_s) (s = number of on-notes below i): a cumulative sum over
-        the on-notes [N, M, K+1, H] and one batched matmul h_s V^T [N, M·(K+1), P] replace the dense cumsum.
+        a_i = b_h + Σ_{j<i} W_j v_j only changes after an on-note, so with at most K on-notes a frame has K + 1
+        distinct hidden vectors h_s = σ(a_s) (s = number of on-notes below i). Their sums are one masked GEMM
+        (mask_sj = v_j when fewer than s on-notes lie below j) [N, M·(K+1), P] × W, and one batched matmul
+        h_s V^T [N, M·(K+1), P] gives every segment's logits, of which each note takes its own.
         """
         W, V, b_h = _stack(self, self.W), _stack(self, self.V), _stack(self, biases["b_h"])
         n, (p, h) = W.shape[0], W.shape[1:]
@@ -162,16 +150,14 @@ class NADE(Conditional):
         lead = (n, *_lead_shape(vs, b_h)[1:])
         flat = vs.expand(vs.shape[0], *lead[1:], p).reshape(vs.shape[0], -1, p)  # [1 or N, M, P]
         m = flat.shape[1]
-        index, valid = _active_notes(flat.reshape(-1, p))
-        index, valid = index.view(flat.shape[0], m, -1), valid.view(flat.shape[0], m, -1)
-        member = torch.arange(n, device=W.device).view(n, 1, 1)
-        rows = W[member, index] * valid[..., None]  # W_j of the on-notes [N, M, K, H]
-        b_h = b_h.expand(*lead, h).reshape(n, m, 1, h)
-        a = b_h + torch.cat([torch.zeros_like(rows[:, :, :1]), torch.cumsum(rows, 2)], 2)
-        k1 = a.shape[2]
+        below = torch.cumsum(flat, -1) - flat  # on-notes strictly below i [1 or N, M, P]
+        k1 = 1 + (int(flat.sum(-1).max()) if flat.numel() else 0)
+        segments = torch.arange(k1, device=W.device, dtype=flat.dtype).view(k1, 1)
+        mask = (flat[:, :, None, :] * (below[:, :, None, :] < segments)).view(flat.shape[0], m * k1, p)
+        sums = torch.bmm(mask.to(W.dtype).expand(n, -1, -1), W).view(n, m, k1, h)
+        a = b_h.expand(*lead, h).reshape(n, m, 1, h) + sums
         per_segment = torch.bmm(torch.sigmoid(a).view(n, m * k1, h), V.transpose(1, 2)).view(n, m, k1, p)
-        segment = (torch.cumsum(flat, -1) - flat).long().expand(n, m, p)  # on-notes strictly below i [N, M, P]
-        s = per_segment.gather(2, segment[:, :, None, :]).squeeze(2)
+        s = per_segment.gather(2, below.long().expand(n, m, p)[:, :, None, :]).squeeze(2)
         return _unstack(self, _stack(self, biases["b_v"]) + s.reshape(*lead, p))
 
     def log_prob(self, v: Tensor, biases: Biases) -> Tensor:
