@@ -141,7 +141,6 @@ class GridRun:
     done: list[Cell] = field(default_factory=list)
     failed: list[Cell] = field(default_factory=list)
     errors: list[Cell] = field(default_factory=list)
-    not_run: list[Cell] = field(default_factory=list)
 
 
 def run_grid(
@@ -190,7 +189,6 @@ def run_grid(
             submit_ready()
     for cell in todo:
         log.warning("%s: not run (no ablation row of %s finished with a score)", cell.key, cell.dataset)
-    result.not_run = todo
     return result
 
 
