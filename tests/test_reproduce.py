@@ -149,7 +149,7 @@ def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(t
     rbm = json.loads((out / "cells" / f"{music.name}--out-rnn-rbm-sgd.json").read_text())
     assert rbm["test"]["estimator"] == "ais" and rbm["search"]["epoch_cap"] == 2
     table = (out / "table.md").read_text()
-    assert "RNN-RBM, SGD" in table and "n/a" in table and "Beside the targets" in table
+    assert "RNN-RBM, SGD" in table and "n/a" in table and "Beside the targets" in table and "Quick budgets" in table
     assert (out / "valid_curves.png").read_bytes()[:4] == b"\x89PNG"
 
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}

@@ -69,7 +69,8 @@ def reproduce(options: dict[str, Any]) -> None:
                 command=shlex.join(argv), on_cell=lambda cell, record: bar.update(task, advance=1, status=cell.key),
             )  # fmt: skip
     table = markdown_table(grid, out)
-    write_text_atomic(out / "table.md", f"# Grid {grid.name}\n\n{table}")
+    label = "**Quick budgets (subsets, 1-3 epochs): the numbers show that the grid runs, not what techniques do.**\n\n"
+    write_text_atomic(out / "table.md", f"# Grid {grid.name}\n\n{label if options['quick'] else ''}{table}")
     figures = [valid_curves(grid, out, out / "valid_curves.png"), test_scores(grid, out, out / "test_scores.png")]
     console.print(table, highlight=False, markup=False)
     typer.echo(f"wrote {out / 'table.md'}, {', '.join(str(f) for f in figures)}")
