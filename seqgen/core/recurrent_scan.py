@@ -32,16 +32,18 @@ def _activate_(z: Tensor, cell: str) -> None:
         getattr(z, f"{cell}_")()
 
 
-def _backprop_slope(delta: Tensor, a: Tensor, cell: str) -> Tensor:
-    """delta ⊙ f'(z) from the activation a = f(z) [N, B, H] (relu: 1 where a > 0, as autograd takes it)."""
-    if cell == "tanh":
-        return torch.addcmul(delta, delta * a, a, value=-1.0)
-    if cell == "sigmoid":
-        da = delta * a
-        return torch.addcmul(da, da, a, value=-1.0)
-    if cell == "relu":
-        return delta * (a > 0)
-    return delta
+_SLOPES = {"tanh": torch.ops.aten.tanh_backward.grad_input, "sigmoid": torch.ops.aten.sigmoid_backward.grad_input}
+
+
+def _backprop_slope_(out: Tensor, delta: Tensor, a: Tensor, cell: str) -> None:
+    """out = delta ⊙ f'(z) from the activation a = f(z) [N, B, H], in one op: tanh δ(1 − a²) and sigmoid δ(1 − a)a
+    with autograd's own kernels, relu δ where a > 0 (as autograd takes it), linear δ."""
+    if cell in _SLOPES:
+        _SLOPES[cell](delta, a, grad_input=out)
+    elif cell == "relu":
+        torch.mul(delta, a > 0, out=out)
+    else:
+        out.copy_(delta)
 
 
 class Scan(torch.autograd.Function):
@@ -83,8 +85,8 @@ class Scan(torch.autograd.Function):
         for t in range(steps - 1, -1, -1):
             if keep_delta:
                 delta_all[:, t] = delta
-            eps_t = _backprop_slope(delta if a_ is None else delta - delta * a_, acts[:, t], ctx.cell)
-            eps[:, t] = eps_t  # kept contiguous for the bmm: CPU bmm falls back to one gemm per member on strided input
+            eps_t = eps[:, t]  # written in place: a strided batch is as fast as a contiguous one in the bmm below
+            _backprop_slope_(eps_t, delta if a_ is None else delta - delta * a_, acts[:, t], ctx.cell)
             carry = grad[:, t - 1] if t else None
             if a_ is not None:
                 carry = delta * a_ if carry is None else torch.addcmul(carry, delta, a_)
