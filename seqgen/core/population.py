@@ -88,14 +88,19 @@ def select_members(population: nn.Module, keep: Tensor) -> nn.Module:
     return _rebuild(population, len(keep), {k: v[keep] for k, v in population.state_dict().items()})
 
 
-def member_uniforms(generator, n: int, size: int, like: Tensor) -> Tensor:
+def member_uniforms(generator, n: int, size: int, like: Tensor, out: Tensor | None = None) -> Tensor:
     """Uniforms [n, size] in one block per member: `generator` is one torch.Generator (one stream for all, so a
     single model draws exactly what it drew before), a list of one per member (each member draws what it
-    would draw alone), or None (the global stream)."""
-    opts = {"device": like.device, "dtype": like.dtype}
+    would draw alone), or None (the global stream). `out` [n, size] (e.g. a block kept between calls) is filled
+    instead of a fresh tensor, with the same numbers."""
     if isinstance(generator, (list, tuple)):
-        return torch.stack([torch.rand(size, generator=g, **opts) for g in generator])
-    return torch.rand(n, size, generator=generator, **opts)
+        out = like.new_empty(n, size) if out is None else out
+        for row, g in zip(out, generator):
+            row.uniform_(generator=g)
+        return out
+    if out is None:
+        return torch.rand(n, size, generator=generator, device=like.device, dtype=like.dtype)
+    return out.uniform_(generator=generator)
 
 
 def reuse_freed_memory() -> bool:

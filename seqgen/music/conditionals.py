@@ -218,6 +218,7 @@ class RBM(Conditional):
         self.bias_sizes = {"b_v": n_visible, "b_h": n_hidden}
         self.W = nn.Parameter(0.01 * torch.randn(*member_axis(members), n_visible, n_hidden))
         self.streams = None  # CD-k's generator(s) when `loss` is given none: a population sets one per member
+        self._uniforms: Tensor | None = None  # Gibbs' uniform block, kept between calls (see `_uniform_block`)
 
     def free_energy(self, v: Tensor, biases: Biases) -> Tensor:
         """F(v) [...] = −v·b_v − Σ_j softplus(b_h + vW)_j."""
@@ -239,7 +240,8 @@ class RBM(Conditional):
         lead = (n, *_lead_shape(_stack(self, v), b_h)[1:])
         v = _stack(self, v).expand(*lead, self.n_visible).reshape(n, -1, self.n_visible)
         m, sizes = v.shape[1], (v.shape[1] * self.n_hidden, v.shape[1] * self.n_visible)
-        u = member_uniforms(generator, n, steps * sum(sizes), v).view(n, steps, sum(sizes))
+        block = self._uniform_block(n, steps * sum(sizes), v) if self.members else None
+        u = member_uniforms(generator, n, steps * sum(sizes), v, block).view(n, steps, sum(sizes))
         b_v, b_h = (
             b_v.expand(*lead, self.n_visible).reshape(n, m, -1),
             b_h.expand(*lead, self.n_hidden).reshape(n, m, -1),
@@ -248,7 +250,16 @@ class RBM(Conditional):
             u_h, u_v = u[:, step, : sizes[0]].view(n, m, -1), u[:, step, sizes[0] :].view(n, m, -1)
             h = u_h.lt_(torch.baddbmm(b_h, v, W).sigmoid_()).to(v.dtype)
             v = u_v.lt_(torch.baddbmm(b_v, h, W.transpose(1, 2)).sigmoid_()).to(v.dtype)
-        return _unstack(self, v.reshape(*lead, self.n_visible))
+        v = v.reshape(*lead, self.n_visible)
+        return _unstack(self, v if block is None else v.clone())  # a population's v was written into the block
+
+    def _uniform_block(self, n: int, size: int, like: Tensor) -> Tensor:
+        """A population's uniforms [n, size] in the largest block drawn so far: one for CD-15, N = 8 and 400 frames
+        (46 MB) is over glibc's 32 MB mmap limit, and a fresh one cost 11,000 page faults per step."""
+        block = self._uniforms
+        if block is None or block.numel() < n * size or block.dtype != like.dtype or block.device != like.device:
+            block = self._uniforms = like.new_empty(n * size)
+        return block[: n * size].view(n, size)
 
     def loss(self, v, biases, generator=None):
         """CD-k loss F(v) − F(ṽ) [...], ṽ the end of a k-step Gibbs chain from the data, held constant."""
