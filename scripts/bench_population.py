@@ -4,7 +4,9 @@ of one functional model), measured in one run, interleaved round by round, on on
 
 A training step is what `fit` does per batch: forward, loss, backward, (per-member) gradient-norm clipping and a
 simplified Nesterov update. Music cases use real JSB chunks (batch 4, chunks of 100 frames, the music defaults);
-the lab case is the adding problem (T = 50, batch 20). Times are CPU seconds of this process (time.process_time).
+the lab case is the adding problem (T = 50, batch 20). Times are CPU seconds of this process (time.process_time),
+after each approach has run every input once (the heap's first-touch page faults are not a training run's steady
+state). A last case measures what batching gains on the recurrent GEMM alone, and torch.rand's cost per number.
 
     OMP_NUM_THREADS=1 python scripts/bench_population.py --json results/bench_population.json
 """
@@ -269,6 +271,33 @@ def compile_case(hidden: int = 32, n: int = 64, reps: int = 20) -> dict:
             "compiled_cpu_seconds_per_step": compiled, "compile_wall_seconds": compile_seconds}  # fmt: skip
 
 
+def gemm_case(reps: int = 400) -> dict:
+    """What batching can gain on the recurrent GEMM alone: one batched baddbmm h W^T over N members against N
+    single ones (B × H times H × H, the benchmark's shapes), interleaved, CPU µs per call; and torch.rand per number."""
+
+    def per_call(f, *args) -> float:
+        f(*args)
+        started = time.process_time()
+        for _ in range(reps):
+            f(*args)
+        return (time.process_time() - started) / reps * 1e6
+
+    shapes, rows = [(16, 4, 100), (8, 4, 100), (64, 20, 32), (64, 20, 128)], []
+    for n, b, h in shapes:
+        w, x, d = torch.randn(n, h, h).transpose(1, 2), torch.randn(n, b, h), torch.randn(n, b, h)
+        w1, x1, d1 = w[:1], x[:1], d[:1]
+        batched = single = 0.0
+        for _ in range(4):
+            batched += per_call(torch.baddbmm, d, x, w)
+            single += n * per_call(torch.baddbmm, d1, x1, w1)
+        rows.append({"members": n, "batch": b, "hidden": h, "batched_us": batched / 4, "n_single_us": single / 4,
+                     "speedup": single / batched})  # fmt: skip
+        print(f"recurrent GEMM N={n} B={b} H={h}: batched {batched / 4:.1f} us, {n} single {single / 4:.1f} us")
+    uniform = per_call(torch.rand, 1 << 16) / (1 << 16) * 1e3
+    print(f"torch.rand: {uniform:.2f} ns per number")
+    return {"case": "recurrent GEMM batched vs single", "shapes": rows, "rand_ns_per_number": uniform}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="results/bench_population.json")
@@ -280,6 +309,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     malloc_tuned = reuse_freed_memory()  # as a population run does; it helps both sides
+    load_start = os.getloadavg()
     wanted = set(args.only.split(",")) if args.only else {"rnn", "nade", "rbm", "lab32", "lab128"}
     rolls = jsb_batches(4) if wanted & {"rnn", "nade", "rbm"} else []
     plans = []
@@ -297,12 +327,14 @@ def main() -> None:
     for out, (_, _, steps, ensemble, inputs, rounds) in zip(cases, plans):
         if ensemble is not None:
             second_pass(out, steps, ensemble, inputs, rounds)
+    cases.append(gemm_case())
     if args.compile:
         cases.append(compile_case())
     result = {
         "command": "python scripts/bench_population.py "
         + " ".join(f"--{k}" if v is True else f"--{k} {v}" for k, v in vars(args).items() if v),
-        "threads": torch.get_num_threads(), "load_average": os.getloadavg(), "machine": platform.platform(),
+        "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "load_average_start": load_start,
+        "load_average_end": os.getloadavg(), "machine": platform.platform(),
         "processor": platform.processor(), "torch": torch.__version__, "malloc_reuse": malloc_tuned, "cases": cases,
     }  # fmt: skip
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
