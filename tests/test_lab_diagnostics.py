@@ -79,3 +79,28 @@ def test_dead_and_diverged_runs_are_their_own_categories():
     assert categories({**base, "log10_ratio": [0.0, None]}) == ("none", "dead")  # no gradient at either end
     assert categories({**base, "status": "diverged", "log10_ratio": [30.0, 0.0]}) == ("exploding", "diverged")
     assert categories({**base, "status": "success", "diag_steps": [1], "log10_ratio": [0.0]}) == ("none", "stopped")
+
+
+def test_an_underflowed_gradient_is_vanishing_at_its_profile_rate_and_a_zero_one_is_dead():
+    """‖∂L/∂h_1‖ = 0 in float32: a float32 linear RNN with W_uu = 0.5·I over T = 300 steps underflows, yet its
+    profile decays as 0.5^(T−t) where it is positive, so the run is vanishing at ρ = 0.5; a gradient that is 0 at
+    every stored t < T (behind dead ReLUs) is dead."""
+    from seqgen.lab.veg import categories, measurements
+
+    T, a = 300, 0.5
+    shape = Shape(1, 4, 1, cell="linear")
+    params = init_population(shape, [0], torch.float32)
+    with torch.no_grad():
+        params["W_uu"].copy_(a * torch.eye(4).expand(1, 4, 4))
+    pred, states = run(params, shape, torch.randn(3, T, 1), keep_states=True)
+    profile = veg_profile(list(torch.autograd.grad(pred.pow(2).sum(), states)))
+    at = profile_positions(T)
+    stored = [float(profile[0, t - 1]) for t in at]
+    ratio = float(log10_ratio(profile)[0])
+    assert ratio == -math.inf and stored[-2] > 0  # underflow at t = 1, still positive near T
+    base = {"seq_len": T, "diag_steps": [1, 50], "status": "fail", "profile_t": at}
+    record = {**base, "log10_ratio": [ratio, ratio], "profiles": [stored, stored]}
+    assert 10 ** measurements(record)[1] == pytest.approx(a, rel=1e-3)
+    assert categories(record) == ("vanishing", "vanishing")
+    dead = [0.0] * (len(at) - 1) + [0.4]
+    assert categories({**record, "profiles": [dead, dead]}) == ("dead", "dead")

@@ -132,7 +132,9 @@ def markdown(s: dict, rows: list[dict], records: list[dict]) -> str:
     shown = [f for f in s["factors"] if f not in ("cell", "init")]
     rho = s["spearman_training_rate_vs_success"]
     lines = [
-        f"# Sweep report: {s['runs']} trained RNNs in {s['cells']} cells",
+        f"# Sweep report: {s['runs']} trained RNNs in {s['cells']} cells" if "design_runs" not in s else
+        (f"# Sweep report, part way: {s['runs']:,} of the design's {s['design_runs']:,} RNNs trained, in "
+         f"{s['cells']} of its {s['design_cells']} cells (rerun the sweep to train the rest)"),
         "",
         (f"Factors: {', '.join(s['factors'])}. Success: {crit}. Intervals are 95 % (Wilson for rates). "
         f"Success overall: {s['success_rate']:.1%}."),
@@ -172,9 +174,10 @@ def short(s: dict) -> str:
     t = s["veg"]["training"]
     lr = s["learning_rate"]
     within = t.get("within_cells", {}).get("permutation", {}).get("p_value")
+    part = f" (of the design's {s['design_runs']:,}: part way)" if "design_runs" in s else ""
     return (
-        f"{s['runs']} runs in {s['cells']} cells: {s['success_rate']:.1%} succeeded; VEG during training (per step, "
-        f"θ = {THRESHOLD:g}) in {_num(t['veg_rate'], '.1%')} of {t['answered']} runs\n"
+        f"{s['runs']} runs{part} in {s['cells']} cells: {s['success_rate']:.1%} succeeded; VEG during training "
+        f"(per step, θ = {THRESHOLD:g}) in {_num(t['veg_rate'], '.1%')} of {t['answered']} runs\n"
         f"VEG during training against success within cells: permutation p = {_num(within, '.2g')}\n"
         f"learning rate beyond the other factors' interactions: McFadden R² {lr['lr_beyond_interactions']:.3f} "
         f"{_ci(lr['lr_beyond_interactions_ci'], '.3f')}"

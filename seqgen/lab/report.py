@@ -105,6 +105,20 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def _unfinished(directory: Path, records: list[dict]) -> dict:
+    """{"design_runs", "design_cells"} when the folder's design.toml plans runs not yet trained (a sweep committed
+    part way), else {}."""
+    from seqgen.lab.design import load_design
+
+    if not (directory / "design.toml").is_file():
+        return {}
+    design = load_design(directory / "design.toml", None)
+    done = {r["run_id"] for r in records}
+    if all(run.run_id in done for run in design.runs):
+        return {}
+    return {"design_runs": len(design.runs), "design_cells": design.n_cells}
+
+
 def write_report(directory: str | Path, out: str | Path, loaded: tuple[list[dict], bool] | None = None) -> str:
     """Write the report's files into `out`, all or none; return a short text summary. `loaded` is what
     `load_records(directory)` returned, when the caller checked the folder already."""
@@ -114,6 +128,7 @@ def write_report(directory: str | Path, out: str | Path, loaded: tuple[list[dict
     out = check_output_folder(out)
     records, from_runs = loaded or load_records(directory)
     summary, rows = summarise(records)
+    summary.update(_unfinished(Path(directory), records))
     pictures = figures.draw_all(records, summary)
     summary["figures"] = list(pictures)
     files = {"cells.csv": _csv(rows).encode(), "summary.json": json.dumps(json_safe(summary), indent=1).encode(),
