@@ -87,3 +87,14 @@ def test_continuations_start_with_prompt_and_follow_the_seed(kind, vocab_size):
     assert len(set(greedy)) == 1  # top-1 is deterministic, so all rows agree
     with pytest.raises(SeqgenError, match="temperature"):
         sample(3, temperature=0.0)
+
+
+def test_a_model_far_too_sure_of_the_wrong_token_scores_inf_perplexity_not_an_error():
+    """One token certain (logit 1e6): every other token costs ~1e6 nats, 2**bits overflows a float; the score is
+    finite bits per char and infinite perplexity, never OverflowError."""
+    tok = train_tokenizer("char", TEXT)
+    log_probs = torch.full((tok.vocab_size,), -1e6)
+    log_probs[0] = 1e6
+    scores = score_text(context_free_model(tok.vocab_size, log_probs), tok, TEXT)
+    assert math.isfinite(scores["bits_per_char"]) and scores["bits_per_char"] > 1e5
+    assert scores["perplexity"] == math.inf and scores["word_perplexity"] == math.inf

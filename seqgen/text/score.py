@@ -65,10 +65,18 @@ def score_text(
     bits, chars, words = nats / LN2, len(text), count_words(text)
     return {
         "bits_per_char": bits / chars,
-        "perplexity": 2.0 ** (bits / tokens) if tokens else math.nan,
-        "word_perplexity": 2.0 ** (bits / words) if words else math.nan,
+        "perplexity": _power_of_two(bits / tokens) if tokens else math.nan,
+        "word_perplexity": _power_of_two(bits / words) if words else math.nan,
         "chars": chars,
         "tokens": tokens,
         "words": words,
         "bits": bits,
     }
+
+
+def _power_of_two(bits: float) -> float:
+    """2**bits, inf where it exceeds a float (a diverged model's perplexity), never OverflowError."""
+    try:
+        return 2.0**bits
+    except OverflowError:
+        return math.inf
