@@ -211,20 +211,10 @@ def test_embedded_cluster_is_loopback_tls_without_dashboard():
 def _identity(address: str, security) -> dict | None:
     """The scheduler's identity reply to a client holding `security`, or None when the connection is refused.
     (A bare comm, not a dask Client: a Client that fails to start can deadlock the next one when collected.)"""
-    import asyncio
-
-    from distributed.comm import connect
-
-    async def ask() -> dict:
-        comm = await connect(address, timeout=5, **security.get_connection_args("client"))
-        try:
-            await comm.write({"op": "identity", "reply": True})
-            return await comm.read()
-        finally:
-            comm.abort()
+    from seqgen.lab.sweep import scheduler_identity
 
     try:
-        return asyncio.run(asyncio.wait_for(ask(), 10))
+        return scheduler_identity(address, security)
     except Exception:  # noqa: BLE001 - refused: TLS handshake, no context, closed comm, timeout
         return None
 

@@ -128,24 +128,33 @@ def embedded_cluster(workers: int | None):
     )  # fmt: skip
 
 
-def check_scheduler(address: str, seconds: float = CONNECT_SECONDS) -> None:
-    """Ask the scheduler at `address` who it is, within `seconds`; one SeqgenError if it is malformed,
-    refused, silent or not a Dask scheduler (Dask's own Client would wait for ever on a silent socket)."""
+def scheduler_identity(address: str, security=None, seconds: float = CONNECT_SECONDS):
+    """The reply of the scheduler at `address` to an identity call from a client holding `security` (default:
+    the Dask configuration's), within `seconds`; raises what Dask raises (or TimeoutError) when it cannot.
+    A bare comm, not a Client: Dask's Client would wait for ever on a silent socket."""
     import asyncio
 
     from distributed.comm import connect
     from distributed.security import Security
 
-    async def identity() -> dict:
-        comm = await connect(address, timeout=seconds, **Security().get_connection_args("client"))
+    async def identity():
+        args = (security or Security()).get_connection_args("client")
+        comm = await connect(address, timeout=seconds, **args)
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()
         finally:
             comm.abort()
 
+    return asyncio.run(asyncio.wait_for(identity(), seconds))
+
+
+def check_scheduler(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """One SeqgenError if the scheduler at `address` is malformed, refused, silent or not a Dask scheduler."""
+    import asyncio
+
     try:
-        reply = asyncio.run(asyncio.wait_for(identity(), seconds))
+        reply = scheduler_identity(address, seconds=seconds)
     except asyncio.TimeoutError:
         raise SeqgenError(f"--scheduler {address}: refused or no answer within {seconds:g} s") from None
     except Exception as exc:  # noqa: BLE001 - Dask raises ValueError, TypeError, OSError, CommClosedError
