@@ -18,7 +18,7 @@ step() {
 }
 step "sample from the shipped model" "$BIN/seqgen" sample --out "$OUT/shipped/song.mid" --n 4 --seed 0 --png --wav
 step "data info" "$BIN/seqgen" data info
-step "train" "$BIN/seqgen" train-music --epochs "$EPOCHS" --seed 0 --out "$OUT/rnn-nade"
+step "train" "$BIN/seqgen" train-music --epochs "$EPOCHS" --seed 0 --out "$OUT/rnn-nade" --force  # a rerun replaces it
 step "score" "$BIN/seqgen" score --model "$OUT/rnn-nade/best.pt" --data bach-chorales --split test
 step "sample from the trained model" \
     "$BIN/seqgen" sample --model "$OUT/rnn-nade/best.pt" --out "$OUT/samples/song.mid" --n 4 --seed 0 --png
