@@ -127,18 +127,25 @@ def packed_records(path: Path) -> list[dict]:
     return records
 
 
-def load_records(directory: str | Path) -> tuple[list[dict], bool]:
-    """(every run of a sweep folder sorted by run id, whether any came from runs/*.json rather than the packed
-    file): the packed runs and those in OUT/runs/ together, OUT/runs/ winning for a run in both (a sweep
-    committed part way, then resumed, adds its new populations to the pack)."""
+def finished(directory: str | Path) -> tuple[dict[str, dict], bool]:
+    """(every finished run of a sweep folder by run id, whether any came from runs/*.json): the packed runs and
+    those in OUT/runs/ together, OUT/runs/ winning for a run in both (a sweep committed part way, then resumed,
+    adds its new populations to the pack); empty when there are none."""
     directory = Path(directory)
     files = sorted(Path(directory, "runs").glob("*.json")) if Path(directory, "runs").is_dir() else []
     packed = Path(directory, PACKED)
     by_id = {r["run_id"]: r for r in packed_records(packed)} if packed.exists() else {}
     by_id.update({r["run_id"]: r for f in files for r in _population(f)})
+    return by_id, bool(files)
+
+
+def load_records(directory: str | Path) -> tuple[list[dict], bool]:
+    """(every run of a sweep folder sorted by run id, whether any came from runs/*.json rather than the packed
+    file), as `finished` reads them; SeqgenError when there is none."""
+    by_id, from_runs = finished(directory)
     if not by_id:
         raise SeqgenError(f"{directory}: no finished runs (expected runs/*.json from `seqgen lab sweep` or {PACKED})")
-    return [by_id[k] for k in sorted(by_id)], bool(files)
+    return [by_id[k] for k in sorted(by_id)], from_runs
 
 
 def pack(records: list[dict]) -> bytes:

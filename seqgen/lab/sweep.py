@@ -43,18 +43,13 @@ class SweepPlan:
 
 def finished_runs(out_dir: str | Path) -> dict[str, dict]:
     """Records of every finished run, by run id: those packed in OUT/runs.jsonl.gz (a sweep committed part way)
-    and those in OUT/runs/*.json."""
-    from seqgen.lab.records import PACKED, packed_records
+    and those in OUT/runs/*.json (seqgen.lab.records reads and checks both)."""
+    from seqgen.lab.records import finished
 
-    packed = Path(out_dir, PACKED)
-    records = {r["run_id"]: r for r in packed_records(packed)} if packed.exists() else {}
-    for path in sorted(Path(out_dir, "runs").glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SeqgenError(f"{path}: unreadable result file ({exc}); delete it to rerun its runs") from exc
-        records.update({r["run_id"]: r for r in data["runs"]})
-    return records
+    try:
+        return finished(out_dir)[0]
+    except SeqgenError as exc:
+        raise SeqgenError(f"{exc}; delete that file to rerun its runs") from None
 
 
 def plan_sweep(design: Design, out_dir: str | Path) -> SweepPlan:
