@@ -110,6 +110,40 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Read a checkpoint of this or an earlier format version; anything else, a damaged archive included (every
     member's CRC is checked first), is a one-line SeqgenError naming the file."""
     path = Path(path)
+    ckpt = _read_checked(path, map_location)
+    try:
+        while isinstance(ckpt, dict) and _version(ckpt) in _UPGRADES:
+            ckpt = _UPGRADES[_version(ckpt)](ckpt)
+        _validate(path, ckpt)
+    except SeqgenError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- a damaged data.pkl may fail anywhere in an upgrade or the checks
+        raise SeqgenError(f"{path}: not a seqgen checkpoint (its contents do not fit the schema: {_reason(exc)})"
+                          ) from None  # fmt: skip
+    return ckpt
+
+
+def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write a resumable state that is not a model checkpoint (a search's search.pt) atomically, with the tensor
+    digest `load_state` checks."""
+    buffer = io.BytesIO()
+    torch.save({**state, DIGEST_KEY: _tensor_digest(state)}, buffer)
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
+def load_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read what `save_state` wrote, with a checkpoint's checks (zip CRCs, weights-only, tensor digest); a
+    damaged or foreign file is a one-line SeqgenError naming it."""
+    path = Path(path)
+    state = _read_checked(path, "cpu")
+    if not isinstance(state, dict):
+        raise SeqgenError(f"{path}: not a seqgen state file (holds a {type(state).__name__}, not a dict)")
+    return state
+
+
+def _read_checked(path: Path, map_location: str | torch.device) -> Any:
+    """torch.load(weights_only=True) after the archive checks, then the digest check (which removes the digest)."""
     if path.is_dir():
         raise SeqgenError(f"{path}: is a folder, not a checkpoint file (give e.g. {path / 'best.pt'})")
     if not path.is_file():
@@ -130,12 +164,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                           f"read: {_reason(exc)})") from None  # fmt: skip
     try:
         _check_digest(path, ckpt)
-        while isinstance(ckpt, dict) and _version(ckpt) in _UPGRADES:
-            ckpt = _UPGRADES[_version(ckpt)](ckpt)
-        _validate(path, ckpt)
     except SeqgenError:
         raise
-    except Exception as exc:  # noqa: BLE001 -- a damaged data.pkl may fail anywhere in an upgrade or the checks
+    except Exception as exc:  # noqa: BLE001 -- a damaged data.pkl may hold values the digest cannot walk
         raise SeqgenError(f"{path}: not a seqgen checkpoint (its contents do not fit the schema: {_reason(exc)})"
                           ) from None  # fmt: skip
     return ckpt

@@ -253,3 +253,22 @@ def test_workers_have_an_upper_bound(design_file, tmp_path):
     plan = plan_sweep(load_design(design_file), tmp_path / "o")
     with pytest.raises(SeqgenError, match=f"at most {max_workers()}"):
         list(run_sweep(plan, tmp_path / "o", workers=max_workers() + 1))
+
+
+HOLDER = "import sys, time\nfrom seqgen.core.run_lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
+
+
+def test_a_second_sweep_into_a_busy_folder_is_refused_in_one_line(design_file, tmp_path):
+    out = tmp_path / "o"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        command = [sys.executable, "-m", "seqgen", "lab", "sweep", str(design_file), "--out", str(out)]
+        done = subprocess.run([*command, "--workers", "0"], capture_output=True, text=True, check=False)
+        assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+        assert f"another training (pid {holder.pid})" in done.stderr and not (out / "runs").exists()
+        looked = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, check=False)
+        assert looked.returncode == 0 and "19 to train" in looked.stderr  # a dry run only reads: not refused
+    finally:
+        holder.kill()
+        holder.wait()

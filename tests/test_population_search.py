@@ -73,6 +73,21 @@ def test_a_search_interrupted_between_rungs_resumes_to_the_same_result(tmp_path)
         assert torch.equal(saved[k], v)
 
 
+
+def test_a_damaged_or_foreign_search_pt_is_refused_in_one_line(tmp_path):
+    search(tmp_path / "cut", 3)
+    state = tmp_path / "cut" / "search.pt"
+    data = bytearray(state.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0x01  # one flipped bit inside the archive: a CRC or the tensor digest catches it
+    state.write_bytes(bytes(data))
+    with pytest.raises(SeqgenError, match=r"search\.pt: (damaged|not a seqgen)"):
+        search(tmp_path / "cut", 5, resume=True)
+    search(tmp_path / "small", 2, search=replace(SEARCH, trials=2))  # 4 members, not 6
+    (tmp_path / "small" / "search.pt").replace(state)
+    with pytest.raises(SeqgenError, match=r"search\.pt: not this search's state \(4 members saved, this search has 6"):
+        search(tmp_path / "cut", 5, resume=True)
+
 def test_train_lr_range_searches_from_the_cli_and_best_pt_scores(cli, tmp_path):
     import numpy as np
 

@@ -16,7 +16,6 @@ member's best weights as a normal single-model checkpoint that `sample` and `sco
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Callable
@@ -26,13 +25,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from seqgen.checkpoint import build_checkpoint, save_checkpoint
+from seqgen.checkpoint import build_checkpoint, load_state, malformed_reason, save_checkpoint, save_state
 from seqgen.core.optim import OptimConfig
 from seqgen.core.population_fit import MemberSpec, MemberState, Population, train_population
 from seqgen.core.run_lock import holding_run_lock
 from seqgen.core.train import FitTask, TrainConfig
 from seqgen.errors import SeqgenError
-from seqgen.fileio import json_safe, write_bytes_atomic, write_text_atomic
+from seqgen.fileio import json_safe, write_text_atomic
 
 _MEMBER_FIELDS = ("status", "reason", "best_valid", "best_epoch", "bad_epochs", "steps", "curve", "best_state")
 
@@ -148,7 +147,7 @@ def run_search(
     (out / "curves").mkdir(parents=True, exist_ok=True)
     population = Population(make_model, search.members(base), optim_config)
     if resume and (out / "search.pt").exists():
-        _restore(population, torch.load(out / "search.pt", weights_only=True))
+        _restore(population, out / "search.pt")
 
     def on_epoch(pop: Population, epoch: int) -> None:
         if search.min_delta > 0 and train_config.patience > 0:
@@ -169,9 +168,7 @@ def _save(out: Path, pop: Population, task: FitTask, optim: OptimConfig, train: 
         "optimizer_state": pop.optimizer.state, "streams": [g.get_state() for g in pop.streams],
         "members": [{k: getattr(m, k) for k in _MEMBER_FIELDS} for m in pop.members],
     }  # fmt: skip
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    write_bytes_atomic(out / "search.pt", buffer.getvalue())
+    save_state(out / "search.pt", state)
     rows = [_row(i, m) for i, m in enumerate(pop.members)]
     write_text_atomic(out / "members.json", json.dumps(json_safe(rows), indent=1) + "\n")
     write_text_atomic(out / "members.md", _table(rows))
@@ -190,8 +187,21 @@ def _save(out: Path, pop: Population, task: FitTask, optim: OptimConfig, train: 
         save_checkpoint(out / "best.pt", ckpt)
 
 
-def _restore(pop: Population, state: dict) -> None:
-    """Put a population back as `_save` left it."""
+def _restore(pop: Population, path: Path) -> None:
+    """Put a population back as `_save` left it in `path` (checked like a checkpoint); a file of another search or
+    of another shape is one line naming it."""
+    state = load_state(path)
+    try:
+        _restore_state(pop, state)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise SeqgenError(f"{path}: not this search's state ({malformed_reason(exc)[:120]}); delete it, or the run "
+                          "folder, to start the search again") from None  # fmt: skip
+
+
+def _restore_state(pop: Population, state: dict) -> None:
+    """Set members, active set, weights, optimiser and data streams from `state`."""
+    if len(state["members"]) != len(pop.members):
+        raise ValueError(f"{len(state['members'])} members saved, this search has {len(pop.members)}")
     for member, saved in zip(pop.members, state["members"]):
         for key in _MEMBER_FIELDS:
             setattr(member, key, saved[key])

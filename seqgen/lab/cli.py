@@ -4,6 +4,7 @@ stays instant: torch and Dask load inside the commands."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -44,29 +45,31 @@ def sweep(
     dry_run: DryRunOption = False,
 ) -> None:
     """Expand DESIGN into cells, pack them into populations and train them; finished runs are skipped."""
+    from seqgen.core.run_lock import run_lock
     from seqgen.fileio import write_text_atomic
     from seqgen.lab.design import load_design, read_design_text
     from seqgen.lab.sweep import check_scheduler, describe_cluster, plan_sweep, run_sweep
     from seqgen.runtime import console, progress
 
     plan_design = load_design(design, seed)
-    plan = plan_sweep(plan_design, out)
-    if scheduler and not dry_run:
-        check_scheduler(scheduler)  # one line before any output when it is malformed, refused or silent
-    console.print(
-        f"{plan_design.name}: {plan_design.n_cells} cells, {plan.total} runs; {plan.done} finished, "
-        f"{plan.pending} to train in {len(plan.populations)} populations on {describe_cluster(scheduler, workers)}",
-        highlight=False,
-    )
-    if dry_run or not plan.populations:
-        return
-    write_text_atomic(out / "design.toml", read_design_text(design))
-    successes = 0
-    with progress() as bar:
-        task = bar.add_task("training", total=plan.pending, status="")
-        for _, records in run_sweep(plan, out, scheduler, workers):
-            successes += sum(r["success"] for r in records)
-            bar.update(task, advance=len(records), status=f"{successes} succeeded")
+    with contextlib.nullcontext() if dry_run else run_lock(out):  # one sweep writes a folder at a time
+        plan = plan_sweep(plan_design, out)
+        if scheduler and not dry_run:
+            check_scheduler(scheduler)  # one line before any output when it is malformed, refused or silent
+        console.print(
+            f"{plan_design.name}: {plan_design.n_cells} cells, {plan.total} runs; {plan.done} finished, "
+            f"{plan.pending} to train in {len(plan.populations)} populations on {describe_cluster(scheduler, workers)}",
+            highlight=False,
+        )
+        if dry_run or not plan.populations:
+            return
+        write_text_atomic(out / "design.toml", read_design_text(design))
+        successes = 0
+        with progress() as bar:
+            task = bar.add_task("training", total=plan.pending, status="")
+            for _, records in run_sweep(plan, out, scheduler, workers):
+                successes += sum(r["success"] for r in records)
+                bar.update(task, advance=len(records), status=f"{successes} succeeded")
     console.print(f"done: results in {out}/runs; `seqgen lab report {out}` summarises them", highlight=False)
 
 
