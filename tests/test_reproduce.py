@@ -164,6 +164,29 @@ def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(t
     assert json.loads(tampered.read_text())["status"] == "ok"
 
 
+
+def test_a_changed_budget_recomputes_its_cells_from_scratch(tiny_grid, monkeypatch, caplog):
+    from seqgen.cli.reproduce import reproduce
+
+    tmp, music, text = tiny_grid
+    reproduce(**grid_args(tmp, datasets=str(text)))
+    out = tmp / "res-quick" / "paper2013" / "cells"
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
+    quick = grid_module.GRIDS["paper2013"][True]
+    raised = replace(quick, budgets={**quick.budgets, str(text): replace(quick.budgets[str(text)], epochs=4)})
+    monkeypatch.setitem(grid_module.GRIDS, "paper2013", {True: raised, False: raised})
+    caplog.clear()
+    reproduce(**grid_args(tmp, datasets=str(text)))
+    warnings = [r.getMessage() for r in caplog.records if "another budget (epochs differ" in r.getMessage()]
+    assert len(warnings) == len(stamps) == 5
+    for path in out.glob("*.json"):
+        record = json.loads(path.read_text())
+        assert path.stat().st_mtime_ns != stamps[path.name] and record["search"]["epoch_cap"] == 4
+        assert record["cpu_seconds"] == record["cpu_seconds_this_call"]  # started over, not resumed
+        assert max(m["epochs"] for m in record["search"]["members"]) > 2 or any(
+            m["status"] == "stopped" for m in record["search"]["members"]
+        )
+
 def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkeypatch):
     from seqgen.core import population_search
     from seqgen.experiments.cell import run_cell

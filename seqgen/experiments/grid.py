@@ -206,8 +206,9 @@ GRIDS: dict[str, dict[bool, Grid]] = {
                 # γ per dataset: about 3,000 updates at full ε (Σγ^e = 1/(1 − γ) epochs of 63, 124, 279, 408 steps)
                 "jsb": Budget(300, 4, 10, (2, 6, 18), lr_decay=0.98, **{**_RBM_CAPS, "rbm_epochs": 40}),
                 "piano-midi": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.96, **{**_RBM_CAPS, "rbm_epochs": 30}),
-                "nottingham": Budget(60, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
-                "musedata": Budget(60, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
+                # cap 150: at 60, Nottingham's best members still gained > min_delta in their last 8 epochs
+                "nottingham": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
+                "musedata": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
                 "ptb-char": Budget(15, 32, 2, (1, 2), keep=0.25),
             },
             SETTINGS,

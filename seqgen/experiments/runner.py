@@ -12,6 +12,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -51,9 +52,10 @@ def check_record(record: Any, cell: Cell) -> str | None:
     return None
 
 
-def read_result(out: Path, cell: Cell) -> dict[str, Any] | None:
-    """The finished cell's record, or None if it has not finished; a damaged record is reported in one line (once)
-    and counts as not finished, so the cell is computed again."""
+def read_result(out: Path, cell: Cell, grid: Grid | None = None) -> dict[str, Any] | None:
+    """The finished cell's record, or None if it has not finished; a damaged record, or (given `grid`) one trained
+    under another budget than the grid's, is reported in one line (once) and counts as not finished, so the cell
+    is computed again."""
     path = result_path(out, cell)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -63,7 +65,10 @@ def read_result(out: Path, cell: Cell) -> dict[str, Any] | None:
         problem = f"not readable JSON ({type(exc).__name__})"
     else:
         problem = check_record(record, cell)
-        if problem is None:
+        changed = budget_change(grid, record, cell) if grid is not None and problem is None else []
+        if changed:
+            problem = f"trained under another budget ({', '.join(changed)} differ from the grid's)"
+        elif problem is None:
             return record
     if path not in _WARNED:
         _WARNED.add(path)
@@ -71,9 +76,39 @@ def read_result(out: Path, cell: Cell) -> dict[str, Any] | None:
     return None
 
 
+def cell_budget(grid: Grid, cell: Cell) -> dict[str, Any]:
+    """The budget a cell trains under now, as its record stores it (an RNN-RBM cell's own cap, rungs, patience)."""
+    kind = output_source(cell.row)[0] if cell.row.startswith("out-") else None
+    return json.loads(json.dumps(asdict(grid.budgets[cell.dataset].for_model(kind))))
+
+
+def budget_change(grid: Grid, record: dict[str, Any], cell: Cell) -> list[str]:
+    """The budget fields in which `record` differs from what `cell` trains under now (none: the same)."""
+    saved, now = record.get("budget"), cell_budget(grid, cell)
+    return sorted(k for k in now if not isinstance(saved, dict) or saved.get(k) != now[k])
+
+
+def other_budget(grid: Grid, out: Path, cell: Cell) -> bool:
+    """Whether `cell` has a sound record trained under another budget than the grid's now."""
+    try:
+        record = json.loads(result_path(out, cell).read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, ValueError, RecursionError):
+        return False
+    return check_record(record, cell) is None and bool(budget_change(grid, record, cell))
+
+
+def discard_search(run_dir: Path) -> None:
+    """Delete a cell's search state (search.pt, best.pt, members, curves, CPU count), so it starts over under a
+    changed budget instead of resuming members that stopped under the old one; train.log is kept."""
+    for name in ("search.pt", "best.pt", "members.json", "members.md", "cpu_seconds"):
+        (run_dir / name).unlink(missing_ok=True)
+    if (run_dir / "curves").is_dir():
+        shutil.rmtree(run_dir / "curves")
+
+
 def best_row(grid: Grid, out: Path, dataset: str) -> tuple[Row, dict[str, Any]] | None:
     """The ablation row with the best validation score on `dataset` and its record (None until all are done)."""
-    records = [(row, read_result(out, Cell(dataset, row.key))) for row in grid.rows(task_of(dataset))]
+    records = [(row, read_result(out, Cell(dataset, row.key), grid)) for row in grid.rows(task_of(dataset))]
     if any(r is None for _, r in records):
         return None
     scored = [(row, r) for row, r in records if r["status"] == "ok"]
@@ -130,7 +165,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 def pending_cells(grid: Grid, out: Path) -> list[Cell]:
     """Cells without a valid result yet or recorded as an error, in the grid's order (a best-row cell that
     duplicates its SGD cell is none)."""
-    unfinished = lambda c: (read_result(out, c) or {"status": "error"})["status"] == "error"
+    unfinished = lambda c: (read_result(out, c, grid) or {"status": "error"})["status"] == "error"
     return [c for c in grid.cells() if unfinished(c) and same_as(grid, out, c) is None]
 
 
@@ -169,6 +204,8 @@ def run_grid(
                 todo.remove(cell)
                 chosen = None if cell.row in rows[cell.dataset] else _source_key(row, rows[cell.dataset])
                 spec = cell_spec(grid, cell, row, out, runs, seed, device, command, chosen)
+                if other_budget(grid, out, cell):  # starts over rather than resume members stopped under it
+                    discard_search(runs / cell.key)
                 running[pool.submit(_worker, spec)] = cell
 
         submit_ready()

@@ -78,7 +78,7 @@ def record_of(grid: Grid, out: Path, dataset: str, row: str) -> dict[str, Any] |
         best = best_row(grid, out, dataset)
         return None if best is None else best[1]
     cell = Cell(dataset, row)
-    return read_result(out, same_as(grid, out, cell) or cell)
+    return read_result(out, same_as(grid, out, cell) or cell, grid)
 
 
 def markdown_table(grid: Grid, out: Path) -> str:
