@@ -99,7 +99,7 @@ DATA_OPTS = [
        "Default: the embedded bach-chorales.", panel=D),  # train-text and train-music show DATA_HELP
 ]
 SHARED_DEFAULTS: dict[str, Any] = {
-    "optimizer": "nesterov", "leaky": "auto", "lr_step": 10, "l1": 0.0, "embedding": 64,
+    "optimizer": "nesterov", "leaky": "auto", "lr_step": 10, "l1": 0.0,
 }
 
 
@@ -116,8 +116,10 @@ def with_defaults(option: Opt) -> Opt:
     if option.name in SHARED_DEFAULTS:
         said = _shown(SHARED_DEFAULTS[option.name])
     elif any(option.name in d for d in products.values()):
-        said = ", ".join(f"{task} {_shown(d[option.name]) if option.name in d else 'the preset' + chr(39) + 's'}"
-                         for task, d in products.items())
+        applies = {task: d for task, d in products.items() if option.tasks is None or task in option.tasks}
+        shown = lambda d: _shown(d[option.name]) if option.name in d else "the preset's"
+        said = ", ".join(f"{task} {shown(d)}" for task, d in applies.items()) if len(applies) > 1 else shown(
+            next(iter(applies.values())))  # fmt: skip
     else:
         return option
     return replace(option, help=f"{option.help} Default: {said}.")

@@ -10,7 +10,7 @@ DEFAULTS: dict[str, Any] = {
     "lr": 1.0, "lr_schedule": "constant", "lr_decay": 1.0,  # 1.50 bpc on PTB chars (results/ptb-char.json)
     "momentum": 0.9, "momentum_schedule": "constant",
     "clip": 1.0, "epochs": 20, "batch_size": 32,  # one PTB epoch is 5M characters
-    "chunk_len": 100, "patience": 5, "hidden": 512,
+    "chunk_len": 100, "patience": 5, "hidden": 512, "embedding": 64,
 }
 
 
