@@ -187,6 +187,19 @@ def test_a_changed_budget_recomputes_its_cells_from_scratch(tiny_grid, monkeypat
             m["status"] == "stopped" for m in record["search"]["members"]
         )
 
+def test_an_rbm_budget_change_recomputes_only_the_rbm_cells():
+    from seqgen.experiments.grid import Cell
+    from seqgen.experiments.runner import budget_change
+
+    grid = GRIDS["paper2013"][False]
+    halved = replace(grid.budgets["piano-midi"], rbm_epochs=grid.budgets["piano-midi"].rbm_epochs // 2)
+    old = json.loads(json.dumps(asdict(halved)))  # as a cell's record stores it
+    for row in ("sgd", "relu", "out-rnn-nade", "out-rnn-nade-sgd"):
+        assert budget_change(grid, {"budget": old}, Cell("piano-midi", row)) == []
+    for row in ("out-rnn-rbm", "out-rnn-rbm-sgd"):
+        assert "epochs" in budget_change(grid, {"budget": old}, Cell("piano-midi", row))
+
+
 def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkeypatch):
     from seqgen.core import population_search
     from seqgen.experiments.cell import run_cell

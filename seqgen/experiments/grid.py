@@ -208,8 +208,9 @@ GRIDS: dict[str, dict[bool, Grid]] = {
                 # RNN-RBM cap 60: at 30, the SGD cell's best epoch was 29 of 30 on both seeds
                 "piano-midi": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.96, **{**_RBM_CAPS, "rbm_epochs": 60}),
                 # cap 150: at 60, Nottingham's best members still gained > min_delta in their last 8 epochs
-                "nottingham": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
-                "musedata": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.9, **_RBM_CAPS),
+                # RNN-RBM cap 40: at 20, Nottingham's SGD cell was stopped by the cap (best epochs 17 and 12)
+                "nottingham": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.9, **{**_RBM_CAPS, "rbm_epochs": 40}),
+                "musedata": Budget(150, 8, 8, (2, 6, 18), lr_decay=0.9, **{**_RBM_CAPS, "rbm_epochs": 40}),
                 "ptb-char": Budget(15, 32, 2, (1, 2), keep=0.25),
             },
             SETTINGS,

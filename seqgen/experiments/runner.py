@@ -77,9 +77,11 @@ def read_result(out: Path, cell: Cell, grid: Grid | None = None) -> dict[str, An
 
 
 def cell_budget(grid: Grid, cell: Cell) -> dict[str, Any]:
-    """The budget a cell trains under now, as its record stores it (an RNN-RBM cell's own cap, rungs, patience)."""
+    """The budget a cell trains under now, as its record stores it (an RNN-RBM cell's own cap, rungs, patience);
+    a cell without an RBM leaves out the rbm_* fields, so a change to them recomputes only the RBM cells."""
     kind = output_source(cell.row)[0] if cell.row.startswith("out-") else None
-    return json.loads(json.dumps(asdict(grid.budgets[cell.dataset].for_model(kind))))
+    budget = json.loads(json.dumps(asdict(grid.budgets[cell.dataset].for_model(kind))))
+    return budget if kind == "rnn-rbm" else {k: v for k, v in budget.items() if not k.startswith("rbm_")}
 
 
 def budget_change(grid: Grid, record: dict[str, Any], cell: Cell) -> list[str]:
