@@ -88,6 +88,34 @@ def test_a_damaged_or_foreign_search_pt_is_refused_in_one_line(tmp_path):
     with pytest.raises(SeqgenError, match=r"search\.pt: not this search's state \(4 members saved, this search has 6"):
         search(tmp_path / "cut", 5, resume=True)
 
+def test_train_lr_range_halves_by_rate_keeping_or_dropping_all_its_seeds(cli, tmp_path):
+    import numpy as np
+
+    from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(12):
+        roll = np.zeros((16, 88), dtype=bool)
+        roll[np.arange(16), 39 + rng.integers(0, 12, 16)] = True
+        roll_to_midi(roll, folder / f"p{i:02d}.mid", RollFormat(Quantisation(1)))
+    out = tmp_path / "search"
+    proc = cli("train", "--data", folder, "--model", "rnn", "--hidden", "4", "--epochs", "6", "--patience", "0",
+               "--out", out, "--lr-range", "0.001:1", "--trials", "3", "--seeds", "2")  # fmt: skip
+    assert proc.code == 0, proc.output
+    rows = json.loads((out / "members.json").read_text())
+    by_rate = {}
+    for r in rows:
+        by_rate.setdefault(round(r["lr"], 9), []).append(r)
+    assert [len(v) for v in by_rate.values()] == [2, 2, 2]
+    kept = [lr for lr, seeds in by_rate.items() if all(r["status"] != "dropped" for r in seeds)]
+    assert len(kept) == 1  # the rung at epoch 5 keeps a third of the 3 rates, each with both its seeds
+    assert all(all(r["status"] == "dropped" for r in by_rate[lr]) for lr in by_rate if lr not in kept)
+    mean = sum(r["best_valid"] for r in by_rate[kept[0]]) / 2
+    assert f"best lr {kept[0]:.4g}: valid {mean:.4f} nats/frame, mean of 2 seed(s)" in " ".join(proc.output.split())
+
+
 def test_train_lr_range_searches_from_the_cli_and_best_pt_scores(cli, tmp_path):
     import numpy as np
 

@@ -29,7 +29,8 @@ MODEL = [
 OPTIM = [
     _o("lr_range", str | None, None, "Learning-rate search LOW:HIGH (e.g. 0.03:3): --trials rates log-spaced in it "
        "× --seeds seeds train as one population with successive halving (rungs at epochs 5, 15, 45 keep the best "
-       "third); OUT gets members.md/.json, curves/ and best.pt (the best member's). Default: no search.",
+       "third of the rates, ranked by their seeds' mean); OUT gets members.md/.json, curves/ and best.pt (the best "
+       "member's). Default: no search.",
        tasks=MUSIC, panel=O),
     _o("trials", int, 8, "Learning rates of a --lr-range search.", tasks=MUSIC, panel=O, min=1),
     _o("seeds", int, 2, "Initialisation seeds per learning rate of a --lr-range search (--seed, --seed + 1, ...).",

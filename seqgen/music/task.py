@@ -18,14 +18,19 @@ def _pretrain_epochs(given: int | None, kind: str) -> int:
 
 
 def _search_config(options: dict[str, Any]):
-    """The `--lr-range LOW:HIGH --trials K --seeds S` search, checked before any data is read."""
+    """The `--lr-range LOW:HIGH --trials K --seeds S` search, checked before any data is read; with several seeds
+    its rungs rank learning rates by their seeds' mean (a rate is kept or dropped with all its seeds), as the
+    grid's cells do, so one lucky seed does not pick the rate."""
     from seqgen.core.population_search import SearchConfig, parse_lr_range
 
-    return SearchConfig(*parse_lr_range(options["lr_range"]), trials=options["trials"], seeds=options["seeds"])
+    seeds = options["seeds"]
+    return SearchConfig(*parse_lr_range(options["lr_range"]), trials=options["trials"], seeds=seeds,
+                        by_setting=seeds > 1)  # fmt: skip
 
 
 def _search(dataset, configs, search, options: dict[str, Any]) -> tuple[str, bool]:
     """`train --lr-range LOW:HIGH --trials K --seeds S`: one population, successive halving (seqgen.core)."""
+    from seqgen.core.population_search import best_setting
     from seqgen.music.train_music import search_music
 
     members = search_music(
@@ -33,11 +38,15 @@ def _search(dataset, configs, search, options: dict[str, Any]) -> tuple[str, boo
         pretrain_epochs=_pretrain_epochs(options["pretrain_epochs"], configs.model.kind),
         valid_ais_runs=options["valid_ais_runs"], valid_ais_steps=options["valid_ais_steps"],
     )  # fmt: skip
+    chosen = [members[i] for i in best_setting(members)]  # the rate whose seeds' mean validation score is best
+    scores = [m.best_valid for m in chosen]
     best = max(members, key=lambda m: m.best_valid)
     line = (
         f"{configs.model.kind} on {dataset.name}: searched {len(members)} members (lr {search.lr_low:g}..."
-        f"{search.lr_high:g} x {search.seeds} seeds); best lr {best.spec.lr:.4g} seed {best.spec.seed}: valid "
-        f"{best.best_valid:.4f} nats/frame (epoch {best.best_epoch}); members.md and best.pt in {options['out']}"
+        f"{search.lr_high:g} x {search.seeds} seeds); best lr {chosen[0].spec.lr:.4g}: valid "
+        f"{sum(scores) / len(scores):.4f} nats/frame, mean of {len(scores)} seed(s) [{min(scores):.4f}, "
+        f"{max(scores):.4f}]; best.pt: lr {best.spec.lr:.4g} seed {best.spec.seed}, valid {best.best_valid:.4f} "
+        f"(epoch {best.best_epoch}); members.md in {options['out']}"
     )
     return line, False
 
