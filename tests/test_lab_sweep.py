@@ -255,7 +255,10 @@ def test_workers_have_an_upper_bound(design_file, tmp_path):
         list(run_sweep(plan, tmp_path / "o", workers=max_workers() + 1))
 
 
-HOLDER = "import sys, time\nfrom seqgen.core.run_lock import run_lock\nwith run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
+HOLDER = (  # a process that holds a folder's lock for a minute
+    "import sys, time\nfrom seqgen.core.run_lock import run_lock\n"
+    "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
+)
 
 
 def test_a_second_sweep_into_a_busy_folder_is_refused_in_one_line(design_file, tmp_path):

@@ -168,7 +168,7 @@ def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(t
 def test_a_changed_budget_recomputes_its_cells_from_scratch(tiny_grid, monkeypatch, caplog):
     from seqgen.cli.reproduce import reproduce
 
-    tmp, music, text = tiny_grid
+    tmp, _music, text = tiny_grid
     reproduce(**grid_args(tmp, datasets=str(text)))
     out = tmp / "res-quick" / "paper2013" / "cells"
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json")}
