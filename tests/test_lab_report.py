@@ -104,3 +104,17 @@ def test_a_committed_report_regenerates_from_the_repository(tmp_path, sweep):
 def test_report_of_an_empty_folder_is_one_error(tmp_path):
     with pytest.raises(SeqgenError, match="no finished runs"):
         write_report(tmp_path, tmp_path)
+
+
+def test_the_irnn_is_compared_only_with_kinds_trained_for_the_same_budget():
+    from seqgen.lab.analysis import kinds_question
+
+    def runs(cell, init, steps, successes, n=10):
+        settings = {"task": "adding", "length": 150, "steps": steps, "cell": cell, "init": init, "lr": 0.01}
+        return [{"settings": settings, "success": i < successes} for i in range(n)]
+
+    records = runs("relu", "identity", 4000, 9) + runs("lstm", "default", 4000, 1) + runs("lstm", "default", 2000, 5)
+    rows = kinds_question(records)
+    assert [(r["steps"], r["kind"]) for r in rows] == [(4000, "lstm")]  # no IRNN at 2,000 updates: no comparison
+    assert (rows[0]["all_lrs"]["irnn"]["successes"], rows[0]["all_lrs"]["other"]["successes"]) == (9, 1)
+    assert rows[0]["all_lrs"]["other"]["runs"] == 10

@@ -34,6 +34,12 @@ def kind(settings: dict) -> str:
     return ("leaky " if settings.get("leaky") else "") + name
 
 
+def condition(settings: dict) -> tuple:
+    """What model kinds are compared within: the task, the length and the budget of updates (a design's blocks
+    may train the same task and length for different numbers of updates)."""
+    return settings["task"], settings["length"], settings["steps"]
+
+
 def rate(k: int, n: int) -> dict:
     """k of n with its Wilson 95 % interval."""
     return {"successes": k, "runs": n, "rate": k / n if n else math.nan, "ci": list(wilson(k, n))}
@@ -152,18 +158,17 @@ def _basic_interval(draws: np.ndarray, estimate: float, low: float) -> list[floa
 
 
 def kinds_question(records: list[dict]) -> list[dict]:
-    """Per task and length holding IRNNs: the IRNN against each other kind over all learning rates, and at
-    each kind's best learning rate (selected on the same runs, so optimistic), by exact tests."""
+    """Per task, length and budget holding IRNNs: the IRNN against each other kind over all learning rates, and
+    at each kind's best learning rate (selected on the same runs, so optimistic), by exact tests."""
     cells: dict[tuple, dict[str, dict[float, list]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in records:
-        s = r["settings"]
-        cells[(s["task"], s["length"])][kind(s)][s["lr"]].append(r["success"])
+        cells[condition(r["settings"])][kind(r["settings"])][r["settings"]["lr"]].append(r["success"])
     out = []
-    for (task, length), kinds in sorted(cells.items(), key=lambda item: tuple(map(str, item[0]))):
+    for (task, length, steps), kinds in sorted(cells.items(), key=lambda item: tuple(map(str, item[0]))):
         if IRNN not in kinds:
             continue
         for other in sorted(k for k in kinds if k != IRNN):
-            row = {"task": task, "length": length, "kind": other}
+            row = {"task": task, "length": length, "steps": steps, "kind": other}
             for label, pick in (("all_lrs", None), ("best_lr", "best")):
                 (k1, n1), (k2, n2) = (_successes(kinds[name], pick) for name in (IRNN, other))
                 row[label] = {"irnn": rate(k1, n1), "other": rate(k2, n2), **two_by_two(k1, n1, k2, n2)}

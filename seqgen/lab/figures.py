@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgen.lab.analysis import kind
+from seqgen.lab.analysis import condition, kind
 from seqgen.lab.stats import wilson
 from seqgen.lab.veg import THRESHOLD, categories, is_veg, measurements
 
@@ -34,13 +34,19 @@ def _save(fig, path: Path) -> tuple[str, bytes]:
     return path.name, buffer.getvalue()
 
 
-def problems(records: list[dict]) -> list[tuple[str, int]]:
-    """The distinct (task, length) pairs of a sweep, in order."""
-    return sorted({(r["settings"]["task"], r["settings"]["length"]) for r in records})
+def problems(records: list[dict]) -> list[tuple[str, int, int]]:
+    """The distinct (task, length, updates) of a sweep, in order: one panel each."""
+    return sorted({condition(r["settings"]) for r in records})
 
 
-def _of(r: dict, problem: tuple[str, int]) -> bool:
-    return (r["settings"]["task"], r["settings"]["length"]) == problem
+def _of(r: dict, problem: tuple[str, int, int]) -> bool:
+    return condition(r["settings"]) == problem
+
+
+def _name(problem: tuple[str, int, int], pairs: list[tuple[str, int, int]]) -> str:
+    """'adding, T = 150', with the updates when the sweep trains for several budgets."""
+    several = len({p[2] for p in pairs}) > 1
+    return f"{problem[0]}, T = {problem[1]}" + (f", {problem[2]:,} updates" if several else "")
 
 
 def draw_all(records: list[dict], analysis: dict) -> dict[str, bytes]:
@@ -83,7 +89,7 @@ def success_vs_lr(records, kinds, path: Path) -> tuple[str, bytes]:
             )
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
-        ax.set_title(f"{problem[0]}, T = {problem[1]}")
+        ax.set_title(_name(problem, pairs))
     axes[0][0].set_ylabel("success rate")
     axes[0][-1].legend(fontsize=7)
     return _save(fig, path)
@@ -174,7 +180,7 @@ def learning_curves(records, kinds, path: Path) -> tuple[str, bytes]:
                     warnings.simplefilter("ignore", RuntimeWarning)
                     ax.plot(steps, np.nanmedian(np.array(curves, dtype=float), 0), label=f"lr {lr:g}")
             ax.set_yscale("log")
-            ax.set_title(f"{name}: {problem[0]}, T = {problem[1]}", fontsize=8)
+            ax.set_title(f"{name}: {_name(problem, pairs)}", fontsize=8)
         row[0].set_ylabel(next(r["metric"] for r in records if _of(r, problem)))
     for ax in axes[-1]:
         ax.set_xlabel("updates")
@@ -213,7 +219,7 @@ def veg_profiles(records, kinds, path: Path) -> tuple[str, bytes]:
             if t is not None:  # a per-step rate of exactly ±θ: log10 of ρ^(T − t)
                 for sign in (-1, 1):
                     ax.plot(t / t[-1], sign * THRESHOLD * (t[-1] - t), color="grey", lw=0.8, ls="--")
-            ax.set_title(f"VEG profile {title}: {problem[0]}, T = {problem[1]}", fontsize=9)
+            ax.set_title(f"VEG profile {title}: {_name(problem, pairs)}", fontsize=9)
         row[0].set_ylabel("median log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("t / T")

@@ -108,6 +108,12 @@ def lr_lines(lr: dict) -> list[str]:
     ]  # fmt: skip
 
 
+def _length(row: dict, rows: list[dict]) -> str:
+    """The T column: the length, with the budget of updates when the sweep has several."""
+    several = len({r["steps"] for r in rows}) > 1
+    return f"{row['length']} ({row['steps']:,} updates)" if several else str(row["length"])
+
+
 def irnn_lines(rows: list[dict]) -> list[str]:
     """The IRNN against each other kind: exact tests over all learning rates and at the best one."""
     if not rows:
@@ -118,7 +124,7 @@ def irnn_lines(rows: list[dict]) -> list[str]:
              "at best lr: IRNN, other, p |"), "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         a, b = r["all_lrs"], r["best_lr"]
-        lines.append(f"| {r['task']} | {r['length']} | {r['kind']} | {_pct(a['irnn'])} | {_pct(a['other'])} | "
+        lines.append(f"| {r['task']} | {_length(r, rows)} | {r['kind']} | {_pct(a['irnn'])} | {_pct(a['other'])} | "
                      f"{a['difference']:+.2f} {_ci(a['difference_ci'], '+.2f')} | {_num(a['odds_ratio'])} "
                      f"{_ci(a['odds_ratio_ci'])} | {a['p_value']:.2g} | {b['irnn']['successes']}/{b['irnn']['runs']}"
                      f", {b['other']['successes']}/{b['other']['runs']}, {b['p_value']:.2g} |")  # fmt: skip
@@ -153,7 +159,8 @@ def markdown(s: dict, rows: list[dict], records: list[dict]) -> str:
         (f"| task | T | kind | success, all learning rates | best lr | success at best lr | best {metric} reached: "
         "median over runs / best run |"),
         "|---|---|---|---|---|---|---|",
-        *[f"| {k['task']} | {k['length']} | {k['kind']} | {_pct(k)} | {_best(k)} | {_pct(k['at_best_lr'])} | "
+        *[f"| {k['task']} | {_length(k, s['by_kind'])} | {k['kind']} | {_pct(k)} | {_best(k)} | "
+          f"{_pct(k['at_best_lr'])} | "
           f"{_num(k['median_best_metric'], '.3f')} / {_num(k['best_metric'], '.3f')} |" for k in s["by_kind"]],
         "",
         *[f"![{name}]({name})" for name in s["figures"]],

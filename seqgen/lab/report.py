@@ -57,23 +57,24 @@ def cell_table(records: list[dict], factors: list[str]) -> list[dict]:
 
 
 def kind_table(records: list[dict]) -> list[dict]:
-    """Per task, length and model kind: success over all its runs, and at its best learning rate."""
+    """Per task, length, budget and model kind: success over all its runs, and at its best learning rate."""
     groups: dict[tuple, dict[float, list[bool]]] = defaultdict(lambda: defaultdict(list))
     best_metric: dict[tuple, list[float]] = defaultdict(list)
     for r in records:
         s = r["settings"]
-        key = (s["task"], s["length"], kind(s))
+        key = (*qa.condition(s), kind(s))
         groups[key][s["lr"]].append(r["success"])
         reached = [v for v in r["metric_curve"] if v is not None]
         best_metric[key].append(min(reached) if reached else math.nan)
     rows = []
-    for (task, length, name), by_lr in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
+    for (task, length, steps, name), by_lr in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
         every = [ok for runs in by_lr.values() for ok in runs]
         best = max(by_lr, key=lambda lr: (np.mean(by_lr[lr]), -lr))
-        metrics = np.array(best_metric[(task, length, name)], dtype=float)
+        metrics = np.array(best_metric[(task, length, steps, name)], dtype=float)
         finite = metrics[~np.isnan(metrics)]
         rows.append({
-            "task": task, "length": length, "kind": name, **rate(sum(every), len(every)), "best_lr": best,
+            "task": task, "length": length, "steps": steps, "kind": name, **rate(sum(every), len(every)),
+            "best_lr": best,
             "at_best_lr": rate(sum(by_lr[best]), len(by_lr[best])),
             "median_best_metric": float(np.median(finite)) if len(finite) else None,
             "best_metric": float(finite.min()) if len(finite) else None,
