@@ -88,18 +88,24 @@ def test_a_damaged_or_foreign_search_pt_is_refused_in_one_line(tmp_path):
     with pytest.raises(SeqgenError, match=r"search\.pt: not this search's state \(4 members saved, this search has 6"):
         search(tmp_path / "cut", 5, resume=True)
 
-def test_train_lr_range_halves_by_rate_keeping_or_dropping_all_its_seeds(cli, tmp_path):
+
+def midi_melodies(folder, pieces: int, frames: int, seed: int):
+    """`pieces` one-note-a-frame MIDI files of `frames` frames in `folder`, drawn from one octave."""
     import numpy as np
 
     from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi
 
-    rng = np.random.default_rng(1)
-    folder = tmp_path / "midi"
+    rng = np.random.default_rng(seed)
     folder.mkdir()
-    for i in range(12):
-        roll = np.zeros((16, 88), dtype=bool)
-        roll[np.arange(16), 39 + rng.integers(0, 12, 16)] = True
+    for i in range(pieces):
+        roll = np.zeros((frames, 88), dtype=bool)
+        roll[np.arange(frames), 39 + rng.integers(0, 12, frames)] = True
         roll_to_midi(roll, folder / f"p{i:02d}.mid", RollFormat(Quantisation(1)))
+    return folder
+
+
+def test_train_lr_range_halves_by_rate_keeping_or_dropping_all_its_seeds(cli, tmp_path):
+    folder = midi_melodies(tmp_path / "midi", 12, 16, seed=1)
     out = tmp_path / "search"
     proc = cli("train", "--data", folder, "--model", "rnn", "--hidden", "4", "--epochs", "6", "--patience", "0",
                "--out", out, "--lr-range", "0.001:1", "--trials", "3", "--seeds", "2")  # fmt: skip
@@ -117,17 +123,7 @@ def test_train_lr_range_halves_by_rate_keeping_or_dropping_all_its_seeds(cli, tm
 
 
 def test_train_lr_range_searches_from_the_cli_and_best_pt_scores(cli, tmp_path):
-    import numpy as np
-
-    from seqgen.music.pianoroll import Quantisation, RollFormat, roll_to_midi
-
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "midi"
-    folder.mkdir()
-    for i in range(16):
-        roll = np.zeros((24, 88), dtype=bool)
-        roll[np.arange(24), 39 + rng.integers(0, 12, 24)] = True
-        roll_to_midi(roll, folder / f"p{i:02d}.mid", RollFormat(Quantisation(1)))
+    folder = midi_melodies(tmp_path / "midi", 16, 24, seed=0)
     out = tmp_path / "search"
     args = ["--data", folder, "--model", "rnn", "--hidden", "6", "--epochs", "2", "--out", out]
     proc = cli("train", *args, "--lr-range", "0.01:0.1", "--trials", "2", "--seeds", "2")
