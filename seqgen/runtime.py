@@ -93,6 +93,22 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     return gen
 
 
+def describe_cpu() -> str:
+    """The CPU model and the vector instructions torch dispatches to (e.g. AVX512): float results, and so the
+    Gibbs chains of an RNN-RBM run, are bit-identical only on machines that agree on both."""
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
+
+
 def progress(transient: bool = False) -> Progress:
     """A rich progress bar on stderr with the columns every long command uses."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -12,6 +12,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
+import torch
 
 from seqgen.experiments import grid as grid_module
 from seqgen.experiments.grid import GRIDS, SETTINGS, Budget, Grid, ablation_rows, output_row
@@ -146,6 +147,7 @@ def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(t
     test = record["test"]
     assert test["min"] <= test["score"] <= test["max"] and len(test["per_seed"]) == 2
     assert record["command"].startswith("seqgen reproduce paper2013 --quick") and record["cpu_seconds"] > 0
+    assert torch.backends.cpu.get_cpu_capability() in record["machine"]  # what bit-identical reruns depend on
     rbm = json.loads((out / "cells" / f"{music.name}--out-rnn-rbm-sgd.json").read_text())
     assert rbm["test"]["estimator"] == "ais" and rbm["search"]["epoch_cap"] == 2
     table = (out / "table.md").read_text()

@@ -6,7 +6,6 @@ CPU time)."""
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from seqgen.experiments.grid import Budget, task_of
 from seqgen.experiments.search_cell import run_search_cell
 from seqgen.fileio import json_safe, write_text_atomic
+from seqgen.runtime import describe_cpu
 
 SUBSET_SEED = 0  # the pieces kept by a frame cap are the same for every row and every run
 
@@ -95,7 +95,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     record["cpu_seconds_this_call"] = time.process_time() - cpu_started
     record["cpu_seconds"] = _add_cpu(run_dir, record["cpu_seconds_this_call"])
     record["wall_seconds_this_call"] = time.perf_counter() - started
-    record["machine"] = f"{platform.machine()}, torch {torch.__version__}, {spec['device']}, 1 thread"
+    record["machine"] = f"{describe_cpu()}, torch {torch.__version__}, {spec['device']}, 1 thread"
     record["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     write_text_atomic(spec["result"], json.dumps(json_safe(record), indent=1, allow_nan=False) + "\n")
     return record
