@@ -166,7 +166,6 @@ def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(t
     assert json.loads(tampered.read_text())["status"] == "ok"
 
 
-
 def test_a_changed_budget_recomputes_its_cells_from_scratch(tiny_grid, monkeypatch, caplog):
     from seqgen.cli.reproduce import reproduce
 
@@ -189,6 +188,7 @@ def test_a_changed_budget_recomputes_its_cells_from_scratch(tiny_grid, monkeypat
             m["status"] == "stopped" for m in record["search"]["members"]
         )
 
+
 def test_an_rbm_budget_change_recomputes_only_the_rbm_cells():
     from seqgen.experiments.grid import Cell
     from seqgen.experiments.runner import budget_change
@@ -202,15 +202,18 @@ def test_an_rbm_budget_change_recomputes_only_the_rbm_cells():
         assert "epochs" in budget_change(grid, {"budget": old}, Cell("piano-midi", row))
 
 
-def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", ["rnn", "rnn-rbm"])  # the RBM's CD chains draw from per-member streams
+def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkeypatch, kind):
     from seqgen.core import population_search
     from seqgen.experiments.cell import run_cell
     from seqgen.experiments.grid import Cell
     from seqgen.experiments.runner import cell_spec
 
     music, _text, tiny = _tiny(tmp_path)
-    tiny = replace(tiny, budgets={str(music): replace(tiny.budgets[str(music)], epochs=4, rungs=(1, 3))})
+    budget = replace(tiny.budgets[str(music)], epochs=4, rungs=(1, 3), rbm_epochs=4, rbm_rungs=(1, 3))
+    tiny = replace(tiny, budgets={str(music): budget})
     row = ablation_rows(tiny.settings["music"])[1]
+    row = row if kind == "rnn" else output_row(row, kind)
     spec = lambda name: cell_spec(tiny, Cell(str(music), row.key), row, tmp_path / name, tmp_path / f"runs-{name}", 0,
                                   "cpu", "test")  # fmt: skip
     whole = run_cell(spec("whole"))
@@ -230,5 +233,7 @@ def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkey
     timeless = lambda record: [
         {k: v for k, v in m.items() if k != "epoch_seconds"} for m in record["search"]["members"]
     ]
-    assert timeless(resumed) == timeless(whole) and {m["status"] for m in timeless(whole)} == {"dropped", "finished"}
+    assert timeless(resumed) == timeless(whole)
+    statuses = {m["status"] for m in timeless(whole)}  # some dropped at a rung, the others trained on
+    assert "dropped" in statuses and statuses - {"dropped"} and statuses <= {"dropped", "finished", "stopped"}
     assert resumed["selected"] == whole["selected"] and resumed["test"] == whole["test"]
