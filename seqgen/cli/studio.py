@@ -19,10 +19,12 @@ STUDIO = [
 @command(STUDIO)
 def studio(options: dict[str, Any]) -> None:
     """Serve the studio on http://127.0.0.1:PORT/: choose a model, a primer (built-in or your MIDI file), the
-    temperature and the length; generate; see the piano-roll, listen, download the MIDI. Ctrl-C stops it."""
+    temperature and the length; generate; see the piano-roll, listen, download the MIDI. Ctrl-C or SIGTERM stops it."""
+    import signal
     import tempfile
 
     from seqgen.cli.inputs import check_input
+    from seqgen.core.signals import stopping_on
     from seqgen.errors import SeqgenError
     from seqgen.runtime import console
 
@@ -48,9 +50,10 @@ def studio(options: dict[str, Any]) -> None:
             import webbrowser
 
             webbrowser.open(server.url)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
+        try:  # its own handlers: a studio started as a script's background job inherits SIGINT ignored
+            with stopping_on(signal.SIGINT), stopping_on(signal.SIGTERM):
+                server.serve_forever()
+        except KeyboardInterrupt:  # seqgen.core.signals.Stopped is one
             console.print("studio stopped", highlight=False)
         finally:
             server.server_close()
