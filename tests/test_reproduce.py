@@ -202,6 +202,29 @@ def test_an_rbm_budget_change_recomputes_only_the_rbm_cells():
         assert "epochs" in budget_change(grid, {"budget": old}, Cell("piano-midi", row))
 
 
+@pytest.mark.parametrize("kind", ["rnn", "rnn-rbm"])
+def test_a_cap_that_bound_no_member_is_no_budget_change(kind):
+    from seqgen.experiments.grid import Cell
+    from seqgen.experiments.runner import budget_change, cell_budget
+
+    grid = GRIDS["paper2013"][False]
+    cell = Cell("musedata", "out-rnn-rbm" if kind == "rnn-rbm" else "clip")
+    now = cell_budget(grid, cell)
+    field = "rbm_epochs" if kind == "rnn-rbm" else "epochs"
+    old = {**now, "epochs": now["epochs"] // 2, field: now["epochs"] // 2}
+    members = lambda *epochs: {"members": [{"epochs": e} for e in epochs]}
+    stopped_before = {"budget": old, "search": members(2, 6, 0, old["epochs"] - 1)}
+    assert budget_change(grid, stopped_before, cell) == []  # a raised cap would train the same members
+    at_the_cap = {"budget": old, "search": members(2, old["epochs"])}
+    assert "epochs" in budget_change(grid, at_the_cap, cell)  # the old cap stopped a member: computed again
+    other_change = {"budget": {**old, "patience": now["patience"] + 1}, "search": members(2)}
+    assert "patience" in budget_change(grid, other_change, cell)
+    lowered = {"budget": {**now, "epochs": now["epochs"] * 2, field: now["epochs"] * 2},
+               "search": members(2, now["epochs"] + 1)}
+    assert "epochs" in budget_change(grid, lowered, cell)  # a lowered cap would have cut this member short
+    assert budget_change(grid, {"budget": old}, cell) != []  # no members recorded: nothing shows the cap unbound
+
+
 @pytest.mark.parametrize("kind", ["rnn", "rnn-rbm"])  # the RBM's CD chains draw from per-member streams
 def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkeypatch, kind):
     from seqgen.core import population_search

@@ -85,9 +85,23 @@ def cell_budget(grid: Grid, cell: Cell) -> dict[str, Any]:
 
 
 def budget_change(grid: Grid, record: dict[str, Any], cell: Cell) -> list[str]:
-    """The budget fields in which `record` differs from what `cell` trains under now (none: the same)."""
+    """The budget fields in which `record` differs from what `cell` trains under now (none: the same). A changed
+    epoch cap that bound no member of the record (each stopped, dropped or diverged before the old cap and within
+    the new one) is no change: the cell would train the same members to the same end under either cap."""
     saved, now = record.get("budget"), cell_budget(grid, cell)
-    return sorted(k for k in now if not isinstance(saved, dict) or saved.get(k) != now[k])
+    changed = sorted(k for k in now if not isinstance(saved, dict) or saved.get(k) != now[k])
+    if changed and set(changed) <= {"epochs", "rbm_epochs"} and _cap_bound_none(record, saved["epochs"], now["epochs"]):
+        return []
+    return changed
+
+
+def _cap_bound_none(record: dict[str, Any], old_cap: Any, new_cap: int) -> bool:
+    """Whether every member of `record`'s search ended before `old_cap` epochs and within `new_cap`."""
+    members = (record.get("search") or {}).get("members") if isinstance(record.get("search"), dict) else None
+    if not isinstance(members, list) or not members or not isinstance(old_cap, int):
+        return False
+    epochs = [m.get("epochs") if isinstance(m, dict) else None for m in members]
+    return all(isinstance(e, int) and e < old_cap and e <= new_cap for e in epochs)
 
 
 def other_budget(grid: Grid, out: Path, cell: Cell) -> bool:
