@@ -260,3 +260,16 @@ def test_a_cell_killed_between_rungs_resumes_to_the_same_result(tmp_path, monkey
     statuses = {m["status"] for m in timeless(whole)}  # some dropped at a rung, the others trained on
     assert "dropped" in statuses and statuses - {"dropped"} and statuses <= {"dropped", "finished", "stopped"}
     assert resumed["selected"] == whole["selected"] and resumed["test"] == whole["test"]
+
+
+def test_a_techniques_gain_is_paired_by_seed_and_counts_bits_down():
+    from seqgen.experiments.table import effect_text
+
+    def record(*scores):
+        per_seed = [{"score": s} for s in scores]
+        return {"status": "ok", "test": {"score": sum(scores) / len(scores), "per_seed": per_seed}}
+
+    assert effect_text(record(-8.0, -9.0), record(-8.5, -8.8), text=False) == "+0.150 (seeds +0.500, −0.200)"
+    assert effect_text(record(1.80, 1.90), record(1.85, 1.85), text=True) == "+0.000 (seeds +0.050, −0.050)"
+    assert effect_text(record(-8.0), {"status": "diverged"}, text=False) == ""
+    assert effect_text(None, record(-8.0), text=False) == ""

@@ -102,13 +102,56 @@ def markdown_table(grid: Grid, out: Path) -> str:
         best = best_row(grid, out, dataset)
         chosen = "not yet known" if best is None else f"{best[0].label} (valid {_n(best[1]['best_valid'])})"
         notes.append(f"- {TITLES.get(dataset, dataset)}: {chosen}")
-    notes += ["", "The search behind each cell:", "", *searches, "", "Beside the targets (issue 17):", ""]
+    notes += ["", "The search behind each cell:", "", *searches, "", *_effects(grid, out)]
+    notes += ["", "Beside the targets (issue 17):", ""]
     notes += _targets(grid, out)
     notes += ["", "Budget per cell (every row of a column has the same):"]
     for dataset in datasets:
         unit = "characters" if task_of(dataset) == "text" else "frames"
         notes.append(f"- {TITLES.get(dataset, dataset)}: {grid.budgets[dataset].describe(unit)}")
     return "\n".join(lines + notes) + "\n"
+
+
+# (what is gained, the row that gains it, the row it is measured against)
+EFFECTS = [
+    ("+ clipping (C) over SGD", "clip", "sgd"), ("+ leaky integration (L) over C", "leaky", "clip"),
+    ("+ Nesterov (N) over L", "nesterov", "leaky"), ("+ rectifiers (R) over N", "relu", "nesterov"),
+    ("RNN-NADE over independent notes, SGD", "out-rnn-nade-sgd", "sgd"),
+    ("RNN-RBM over independent notes, SGD", "out-rnn-rbm-sgd", "sgd"),
+    ("RNN-NADE, best row over SGD", "out-rnn-nade", "out-rnn-nade-sgd"),
+    ("RNN-RBM, best row over SGD", "out-rnn-rbm", "out-rnn-rbm-sgd"),
+]  # fmt: skip
+
+
+def effect_text(record: dict[str, Any] | None, against: dict[str, Any] | None, text: bool) -> str:
+    """The gain of `record` over `against` on test (positive is better; bits/char count down), mean and per seed:
+    "+0.105 (seeds +0.170, +0.040)"; the seeds pair as the searches numbered them (same initialisation seed)."""
+    if record is None or against is None or "ok" != record["status"] or "ok" != against["status"]:
+        return ""
+    sign = -1.0 if text else 1.0
+    gain = lambda a, b: f"{round(sign * (a - b), 3) + 0.0:+.3f}".replace("-", "−")  # + 0.0: no "−0.000"
+    pairs = zip(record["test"]["per_seed"], against["test"]["per_seed"])
+    seeds = ", ".join(gain(a["score"], b["score"]) for a, b in pairs)
+    return f"{gain(record['test']['score'], against['test']['score'])} (seeds {seeds})"
+
+
+def _effects(grid: Grid, out: Path) -> list[str]:
+    """Each technique's and output model's test gain over the row it adds to, with both seeds' paired gains."""
+    datasets = grid.datasets
+    said = ("Each technique's gain over the row it adds to (test; positive is better, in nats/frame or bits/char; "
+            "mean (each seed's gain, seed against seed)):")  # fmt: skip
+    head = "| gain | " + " | ".join(TITLES.get(d, d) for d in datasets) + " |"
+    lines = [said, "", head, "|---|" + "---|" * len(datasets)]
+    for label, key, base in EFFECTS:
+        if not any(applies(grid, d, key) for d in datasets):
+            continue
+        texts = [
+            effect_text(record_of(grid, out, d, key), record_of(grid, out, d, base), task_of(d) == "text")
+            if applies(grid, d, key) else "n/a"
+            for d in datasets
+        ]  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    return lines
 
 
 def _targets(grid: Grid, out: Path) -> list[str]:
