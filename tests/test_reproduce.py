@@ -152,6 +152,7 @@ def test_tiny_grid_with_halving_runs_end_to_end_and_recomputes_a_tampered_cell(t
     assert rbm["test"]["estimator"] == "ais" and rbm["search"]["epoch_cap"] == 2
     table = (out / "table.md").read_text()
     assert "RNN-RBM, SGD" in table and "n/a" in table and "Beside the targets" in table and "Quick budgets" in table
+    assert "| + clipping (C) over SGD |" in table  # each technique's gain with its seeds
     assert (out / "valid_curves.png").read_bytes()[:4] == b"\x89PNG"
 
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
@@ -219,8 +220,10 @@ def test_a_cap_that_bound_no_member_is_no_budget_change(kind):
     assert "epochs" in budget_change(grid, at_the_cap, cell)  # the old cap stopped a member: computed again
     other_change = {"budget": {**old, "patience": now["patience"] + 1}, "search": members(2)}
     assert "patience" in budget_change(grid, other_change, cell)
-    lowered = {"budget": {**now, "epochs": now["epochs"] * 2, field: now["epochs"] * 2},
-               "search": members(2, now["epochs"] + 1)}
+    lowered = {
+        "budget": {**now, "epochs": now["epochs"] * 2, field: now["epochs"] * 2},
+        "search": members(2, now["epochs"] + 1),
+    }
     assert "epochs" in budget_change(grid, lowered, cell)  # a lowered cap would have cut this member short
     assert budget_change(grid, {"budget": old}, cell) != []  # no members recorded: nothing shows the cap unbound
 
@@ -273,3 +276,12 @@ def test_a_techniques_gain_is_paired_by_seed_and_counts_bits_down():
     assert effect_text(record(1.80, 1.90), record(1.85, 1.85), text=True) == "+0.000 (seeds +0.050, −0.050)"
     assert effect_text(record(-8.0), {"status": "diverged"}, text=False) == ""
     assert effect_text(None, record(-8.0), text=False) == ""
+
+
+def test_a_target_shows_an_ais_scores_reverse_end_beside_it():
+    from seqgen.experiments.table import ours_text
+
+    exact = {"status": "ok", "test": {"score": -5.8281, "estimator": "exact"}}
+    ais = {"status": "ok", "test": {"score": -5.8114, "lower": -5.8342, "estimator": "ais"}}
+    assert ours_text(exact) == "−5.828" and ours_text(ais) == "−5.811 (reverse AIS −5.834)"
+    assert ours_text(None) == "not run" and ours_text({"status": "diverged"}) == "diverged"

@@ -154,6 +154,16 @@ def _effects(grid: Grid, out: Path) -> list[str]:
     return lines
 
 
+def ours_text(record: dict[str, Any] | None) -> str:
+    """A cell's test score beside its target: "−5.811", with an AIS estimate's reverse (lower) end beside it."""
+    if record is None or record["status"] != "ok":
+        return "not run" if record is None else record["status"]
+    test = record["test"]
+    if test.get("estimator", "exact") == "exact":
+        return _n(test["score"])
+    return f"{_n(test['score'])} (reverse AIS {_n(test['lower'])})"
+
+
 def _targets(grid: Grid, out: Path) -> list[str]:
     """One line per target: the paper's number and ours at (row, dataset), for the datasets of the grid."""
     datasets = [d for d in grid.datasets if any(d in t for _, _, t in TARGETS)]
@@ -164,10 +174,6 @@ def _targets(grid: Grid, out: Path) -> list[str]:
             if d not in target:
                 texts.append("")
                 continue
-            record = record_of(grid, out, d, key)
-            ours = "not run" if record is None else record["status"]
-            if record is not None and record["status"] == "ok":
-                ours = _n(record["test"]["score"])
-            texts.append(f"{_n(target[d], 2)} / ours {ours}")
+            texts.append(f"{_n(target[d], 2)} / ours {ours_text(record_of(grid, out, d, key))}")
         lines.append(f"| {label} | " + " | ".join(texts) + " |")
     return lines
