@@ -97,7 +97,8 @@ def budget_change(grid: Grid, record: dict[str, Any], cell: Cell) -> list[str]:
 
 def _cap_bound_none(record: dict[str, Any], old_cap: Any, new_cap: int) -> bool:
     """Whether every member of `record`'s search ended before `old_cap` epochs and within `new_cap`."""
-    members = (record.get("search") or {}).get("members") if isinstance(record.get("search"), dict) else None
+    search = record.get("search")
+    members = search.get("members") if isinstance(search, dict) else None
     if not isinstance(members, list) or not members or not isinstance(old_cap, int):
         return False
     epochs = [m.get("epochs") if isinstance(m, dict) else None for m in members]

@@ -126,7 +126,7 @@ EFFECTS = [
 def effect_text(record: dict[str, Any] | None, against: dict[str, Any] | None, text: bool) -> str:
     """The gain of `record` over `against` on test (positive is better; bits/char count down), mean and per seed:
     "+0.105 (seeds +0.170, +0.040)"; the seeds pair as the searches numbered them (same initialisation seed)."""
-    if record is None or against is None or "ok" != record["status"] or "ok" != against["status"]:
+    if record is None or against is None or record["status"] != "ok" or against["status"] != "ok":
         return ""
     sign = -1.0 if text else 1.0
     gain = lambda a, b: f"{round(sign * (a - b), 3) + 0.0:+.3f}".replace("-", "−")  # + 0.0: no "−0.000"
