@@ -21,7 +21,9 @@ from seqgen.lab.design import SETTINGS
 from seqgen.lab.records import PACKED, load_records, pack
 from seqgen.lab.veg import THRESHOLD, categories, is_veg
 
-THRESHOLDS = [float(t) for t in np.logspace(-3, 0, 13)]  # θ for the sensitivity figure (0.1 among them)
+# θ for the sensitivity figure, quarter decades from 10⁻³ to 1 (0.1 among them), to 12 significant digits: numpy's
+# vectorised power differs by an ulp between CPUs (AVX2, AVX-512), and a report must not depend on the machine.
+THRESHOLDS = [float(f"{10 ** (k / 4 - 3):.12g}") for k in range(13)]
 
 
 def varying_factors(records: list[dict]) -> list[str]:
