@@ -22,11 +22,11 @@ from pathlib import Path
 
 from seqgen.experiments.grid import ablation_rows, get_grid
 from seqgen.fileio import write_text_atomic
+from seqgen.options import TRAIN
 
 SEQGEN = [sys.executable, "-m", "seqgen"]
-FLAGS = {"preset": "--preset", "cell": "--cell", "init": "--init", "optimizer": "--optimizer",
-         "momentum": "--momentum", "momentum_schedule": "--momentum-schedule", "lr_schedule": "--lr-schedule",
-         "clip": "--clip", "l1": "--l1", "chunk_len": "--chunk-len"}  # fmt: skip
+FLAG = {o.name: o.flag for o in TRAIN}  # option name → the flag train-music takes it by
+SET_HERE = ("lr_range", "lr_decay", "leaky")  # the search range and decay are this check's; leaky is a switch
 
 
 def row_command(
@@ -37,8 +37,9 @@ def row_command(
     budget = grid.budgets[data]
     options = next(r.options for r in ablation_rows(grid.settings["music"]) if r.key == row_key)
     args = [*SEQGEN, "train-music", "--data", data]
-    for key, flag in FLAGS.items():
-        args += [flag, str(options[key])]
+    for key, value in options.items():
+        if key not in SET_HERE:
+            args += [FLAG[key], str(value)]
     cap = epochs or budget.epochs
     args += ["--leaky" if options["leaky"] else "--no-leaky", "--lr-decay", str(decay), "--lr-range", lr_range,
              "--trials", "2", "--seeds", "2", "--epochs", str(cap), "--batch-size", str(budget.batch_size),
